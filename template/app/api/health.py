@@ -1,0 +1,49 @@
+"""Health probes: liveness never touches a dependency, readiness checks them all.
+
+They sit outside the versioned API: never rate-limited, authenticated or access-logged.
+"""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.api.deps import SettingsDep
+from app.api.openapi import problem_responses
+from app.core.errors import problem_response
+from app.schemas.health import Liveness, Readiness
+from app.services.health import check_readiness
+
+LIVE_PATH = "/health/live"
+READY_PATH = "/health/ready"
+HEALTH_PATHS = (LIVE_PATH, READY_PATH)
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    LIVE_PATH, operation_id="health-live", response_model=Liveness, responses=problem_responses()
+)
+async def liveness() -> Liveness:
+    """The process is up and serving; restart it if this fails."""
+    return Liveness()
+
+
+@router.get(
+    READY_PATH,
+    operation_id="health-ready",
+    response_model=Readiness,
+    responses=problem_responses(503),
+)
+async def readiness(request: Request, settings: SettingsDep) -> Readiness | JSONResponse:
+    """Every dependency answers within its timeout; stop routing traffic here if this fails."""
+    checks = request.app.state.readiness_checks
+    report = await check_readiness(checks, settings.health_check_timeout)
+    if report.status == "ok":
+        return report
+    failing = sorted(name for name, check in report.checks.items() if check.status == "failing")
+    return problem_response(
+        503,
+        f"Not ready: {', '.join(failing)} failing.",
+        type_="urn:problem:not-ready",
+        instance=request.url.path,
+        checks=report.model_dump()["checks"],
+    )

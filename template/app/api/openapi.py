@@ -1,0 +1,57 @@
+"""Error answers in the OpenAPI document: one Problem schema, under application/problem+json."""
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.core.errors import PROBLEM_MEDIA_TYPE
+from app.schemas.problem import Problem, ValidationProblem
+
+ERROR_DESCRIPTIONS = {
+    400: "The body could not be parsed.",
+    404: "The resource does not exist.",
+    409: "The request conflicts with the current state (for example a duplicate).",
+    413: "The body is larger than the service accepts.",
+    422: "The request failed validation; `errors` lists each problem.",
+    500: "An unexpected error; the detail is generic and the request_id finds the log.",
+    503: "A dependency is unavailable.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Declare the problem answers an operation can give; every operation can give a 500."""
+    return {
+        status: {
+            "model": ValidationProblem if status == HTTPStatus.UNPROCESSABLE_ENTITY else Problem,
+            "description": ERROR_DESCRIPTIONS[status],
+        }
+        for status in sorted({*statuses, 500})
+    }
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Generate the document once, moving every error answer to application/problem+json."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            for operation in _operations(schema):
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status.isdigit() and int(status) >= 400 and "application/json" in content:
+                        content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [op for path in schema.get("paths", {}).values() for op in path.values()]

@@ -1,0 +1,17 @@
+"""What is running: name, version and environment, for dashboards and smoke tests."""
+
+from fastapi import APIRouter
+
+from app.api.deps import SettingsDep
+from app.api.openapi import problem_responses
+from app.api.v1 import PREFIX
+from app.schemas.info import ServiceInfo
+
+router = APIRouter(prefix=f"{PREFIX}/info", tags=["info"])
+
+
+@router.get("", operation_id="info-get", response_model=ServiceInfo, responses=problem_responses())
+async def get_info(settings: SettingsDep) -> ServiceInfo:
+    return ServiceInfo(
+        name=settings.project_name, version=settings.version, environment=settings.environment
+    )

@@ -1,0 +1,133 @@
+"""Domain errors and the handlers that turn every error into RFC 9457 problem details."""
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from app.core.request_context import current_request_id
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+class AppError(Exception):
+    """Base of the errors raised on purpose; `status` and `type` give their HTTP meaning."""
+
+    status: int = HTTPStatus.INTERNAL_SERVER_ERROR
+    type: str = "about:blank"
+    title: str | None = None
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class NotFoundError(AppError):
+    status = HTTPStatus.NOT_FOUND
+    type = "urn:problem:not-found"
+
+
+class ConflictError(AppError):
+    status = HTTPStatus.CONFLICT
+    type = "urn:problem:conflict"
+
+
+class ServiceUnavailableError(AppError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    type = "urn:problem:service-unavailable"
+
+
+def problem_body(
+    status: int,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    title: str | None = None,
+    instance: str | None = None,
+    **extensions: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body["request_id"] = current_request_id()
+    body.update(extensions)
+    return body
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **fields: Any,
+) -> ProblemResponse:
+    return ProblemResponse(
+        problem_body(status, detail, **fields), status_code=status, headers=headers
+    )
+
+
+async def handle_app_error(request: Request, exc: AppError) -> ProblemResponse:
+    return problem_response(
+        exc.status,
+        exc.detail,
+        type_=exc.type,
+        title=exc.title,
+        instance=request.url.path,
+        headers=exc.headers,
+    )
+
+
+async def handle_http_exception(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+    # Starlette's own detail is the status phrase (e.g. "Not Found"); say something more useful.
+    detail = (
+        exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else _default_detail(exc)
+    )
+    return problem_response(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+
+
+def _default_detail(exc: StarletteHTTPException) -> str:
+    if exc.status_code == HTTPStatus.NOT_FOUND:
+        return "No resource matches this path."
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        return "This path does not accept that method."
+    return HTTPStatus(exc.status_code).description
+
+
+async def handle_validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
+    return problem_response(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        "The request is not valid; see `errors`.",
+        type_="urn:problem:validation",
+        instance=request.url.path,
+        errors=_public_errors(exc.errors()),
+    )
+
+
+def _public_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Keep location, message and type; drop `input` and `ctx`, which may echo secrets back."""
+    return [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in jsonable_encoder(errors)
+    ]
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    # The decorator form keeps each handler's precise exception type visible to mypy.
+    app.exception_handler(AppError)(handle_app_error)
+    app.exception_handler(StarletteHTTPException)(handle_http_exception)
+    app.exception_handler(RequestValidationError)(handle_validation_error)

@@ -1,0 +1,217 @@
+"""Pure ASGI middleware. Outermost first, the stack is:
+
+RequestIdMiddleware -> AccessLogMiddleware -> SecurityHeadersMiddleware -> CORS
+-> ServerErrorMiddleware -> BodySizeLimitMiddleware -> the app.
+
+Pure ASGI (never BaseHTTPMiddleware) keeps contextvars intact and responses streaming.
+"""
+
+import re
+import time
+import uuid
+from collections.abc import Iterable
+
+import structlog
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.errors import problem_response
+from app.core.request_context import request_id_var
+
+REQUEST_ID_HEADER = b"x-request-id"
+# An incoming ID is kept only if it is short and plain, so it is safe to log and echo back.
+VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
+
+access_logger = structlog.get_logger("app.access")
+error_logger = structlog.get_logger("app.errors")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class RequestIdMiddleware:
+    """Outermost: every later layer, log line and error body sees the same request ID.
+
+    A valid incoming `X-Request-ID` is kept, otherwise one is generated; it is echoed on the
+    response, bound in contextvars for the request's lifetime and cleared afterwards.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, REQUEST_ID_HEADER)
+        if incoming is not None and VALID_REQUEST_ID.match(incoming):
+            request_id = incoming.decode()
+        else:
+            request_id = uuid.uuid4().hex
+        encoded = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, encoded)]
+            await send(message)
+
+        token = request_id_var.set(request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+            request_id_var.reset(token)
+
+
+class AccessLogMiddleware:
+    """One line per request with method, route template, status and duration.
+
+    Sits inside RequestIdMiddleware so the line carries the request ID, and outside the error
+    middleware so a 500 is logged with its final status. Paths in `quiet_paths` (the health
+    probes) are passed straight through and never logged.
+    """
+
+    def __init__(self, app: ASGIApp, quiet_paths: Iterable[str] = ()) -> None:
+        self.app = app
+        self.quiet_paths = frozenset(quiet_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.quiet_paths:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = scope.get("route")
+            access_logger.info(
+                "request",
+                method=scope["method"],
+                route=getattr(route, "path", "<unmatched>"),
+                status=status,
+                duration_ms=round((time.perf_counter() - start) * 1000, 2),
+            )
+
+
+class SecurityHeadersMiddleware:
+    """Adds conservative security headers to every response, errors included."""
+
+    HEADERS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    )
+    # The interactive docs load their own scripts and styles; a strict CSP would blank them.
+    DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
+        self.app = app
+        self.strict: tuple[tuple[bytes, bytes], ...] = self.HEADERS
+        if hsts:
+            self.strict = (*self.HEADERS, (b"strict-transport-security", b"max-age=31536000"))
+        self.relaxed = tuple(h for h in self.strict if h[0] != b"content-security-policy")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self.relaxed if scope["path"] in self.DOCS_PATHS else self.strict
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ServerErrorMiddleware:
+    """Turns an unhandled exception into a generic 500 problem; the traceback goes to the log only.
+
+    It sits inside the request-ID, access-log and security-header layers, so the 500 carries the
+    request ID and headers and is logged with its status, which Starlette's outermost
+    ServerErrorMiddleware cannot do.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_and_track(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_track)
+        except Exception:
+            error_logger.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            if started:
+                raise  # too late for an error body; let the server close the connection
+            response = problem_response(500, "An unexpected error occurred.")
+            await response(scope, receive, send)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies larger than `max_body_size` with a 413 problem.
+
+    A declared Content-Length is checked before the app runs; a chunked body is counted as it is
+    read, so a client cannot stream past the limit either.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+            await self._too_large(scope, receive, send)
+            return
+
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_size:
+                    # An HTTPException passes FastAPI's body parsing untouched and reaches the
+                    # problem handler; any other exception there would become a 400.
+                    raise HTTPException(413, self._detail)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    @property
+    def _detail(self) -> str:
+        return f"The request body is larger than {self.max_body_size} bytes."
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(413, self._detail, instance=scope["path"])
+        await response(scope, receive, send)

@@ -1,0 +1,20 @@
+"""Bodies of the health probes."""
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class CheckResult(BaseModel):
+    status: Literal["ok", "failing"]
+    latency_ms: float
+    error: str | None = None
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "failing"]
+    checks: dict[str, CheckResult]

@@ -1,0 +1,9 @@
+"""Body of the service information endpoint."""
+
+from pydantic import BaseModel
+
+
+class ServiceInfo(BaseModel):
+    name: str
+    version: str
+    environment: str

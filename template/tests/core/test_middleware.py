@@ -1,0 +1,136 @@
+"""The middleware stack: request IDs, security headers, body size limit and unhandled errors."""
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from pydantic import BaseModel
+
+from app.main import create_app
+from tests.conftest import SettingsFactory
+
+MAX_BODY = 64
+
+
+class Echo(BaseModel):
+    text: str
+
+
+@pytest.fixture
+async def probe(settings_factory: SettingsFactory) -> AsyncIterator[AsyncClient]:
+    """An app from the real factory with two routes of its own: one echoes, one fails."""
+    app: FastAPI = create_app(settings_factory(max_body_size=MAX_BODY))
+
+    @app.post("/test/echo")
+    async def echo(body: Echo) -> Echo:
+        return body
+
+    @app.get("/test/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret detail from /srv/app/internal.py")
+
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def test_a_request_id_is_generated_and_echoed(probe: AsyncClient) -> None:
+    first = await probe.get("/health/live")
+    second = await probe.get("/health/live")
+
+    assert len(first.headers["x-request-id"]) == 32
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+async def test_a_valid_incoming_request_id_is_kept(probe: AsyncClient) -> None:
+    response = await probe.get("/health/live", headers={"X-Request-ID": "upstream-1234.abc"})
+
+    assert response.headers["x-request-id"] == "upstream-1234.abc"
+
+
+@pytest.mark.parametrize("incoming", ["short", "has space in it", "x" * 129, "new\u00e9line-id"])
+async def test_an_unsafe_incoming_request_id_is_replaced(probe: AsyncClient, incoming: str) -> None:
+    response = await probe.get("/health/live", headers=[(b"x-request-id", incoming.encode())])
+
+    assert response.headers["x-request-id"] != incoming
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_security_headers_are_on_every_response(probe: AsyncClient) -> None:
+    for response in (await probe.get("/health/live"), await probe.get("/no/such/path")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+async def test_a_declared_oversized_body_is_a_413(probe: AsyncClient) -> None:
+    response = await probe.post("/test/echo", json={"text": "x" * MAX_BODY})
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+async def test_a_streamed_oversized_body_is_a_413(probe: AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(10):
+            yield b"x" * 16
+        yield b'"}'
+
+    response = await probe.post(
+        "/test/echo", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_body_within_the_limit_passes(probe: AsyncClient) -> None:
+    response = await probe.post("/test/echo", json={"text": "hello"})
+
+    assert response.status_code == 200
+    assert response.json() == {"text": "hello"}
+
+
+async def test_an_unhandled_error_is_a_generic_500_problem(
+    probe: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = await probe.get("/test/boom", headers={"X-Request-ID": "trace-me-0001"})
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    body = response.json()
+    assert body["request_id"] == "trace-me-0001"
+    assert body["detail"] == "An unexpected error occurred."
+    assert "secret" not in response.text
+    assert "Traceback" not in response.text
+    # The traceback goes to the log, with the request ID bound.
+    errors = [record for record in caplog.records if record.name == "app.errors"]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert errors[0].msg["request_id"] == "trace-me-0001"  # type: ignore[index]
+
+
+async def test_the_access_log_names_the_route_template(
+    probe: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        await probe.get("/api/v1/info", headers={"X-Request-ID": "access-log-01"})
+        await probe.get("/no/such/path")
+
+    lines = [record.msg for record in caplog.records if record.name == "app.access"]
+    assert len(lines) == 2
+    first, unmatched = lines
+    assert first["route"] == "/api/v1/info"  # type: ignore[index]
+    assert first["status"] == 200  # type: ignore[index]
+    assert first["method"] == "GET"  # type: ignore[index]
+    assert first["request_id"] == "access-log-01"  # type: ignore[index]
+    assert float(first["duration_ms"]) >= 0  # type: ignore[index]
+    assert unmatched["route"] == "<unmatched>"  # type: ignore[index]
+    assert unmatched["status"] == 404  # type: ignore[index]

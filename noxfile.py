@@ -1,0 +1,131 @@
+"""Every developer task on the template: `nox -l` lists them, `nox` runs lint and tests."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "tests"]
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+
+
+def matrix_env(session: nox.Session) -> str:
+    """Fill the session with the test tools and the union of every variant's dependencies.
+
+    Renders each matrix variant, reads its `[project].dependencies` and `[dependency-groups].dev`,
+    installs the union once, and returns the interpreter that tests/test_variants.py runs the
+    variants' tools with (MATRIX_PYTHON).
+    """
+    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
+    with tempfile.TemporaryDirectory() as rendered:
+        session.run("python", "-m", "tests.rendering", "--matrix", rendered)
+        union: set[str] = set()
+        for pyproject in Path(rendered).glob("*/pyproject.toml"):
+            declared = tomllib.loads(pyproject.read_text())
+            union.update(declared["project"]["dependencies"])
+            union.update(declared.get("dependency-groups", {}).get("dev", []))
+    requirements = sorted(union)
+    session.log("Shared environment of every variant: " + ", ".join(requirements))
+    session.install(*requirements)
+    return str(Path(session.bin) / "python")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the fast tests of the questions and renders, and the full matrix (extra args: pytest)."""
+    python = matrix_env(session)
+    # pytest's exit 5 (no test collected) is not 0, so nox fails on it as on any other failure.
+    session.run("pytest", "-n", "2", "tests", *session.posargs, env={"MATRIX_PYTHON": python})
+
+
+@nox.session
+def matrix(session: nox.Session) -> None:
+    """Lint, type check and test the variants; `nox -s matrix -- database=sqlite` picks some."""
+    python = matrix_env(session)
+    filters = [arg for arg in session.posargs if "=" in arg and not arg.startswith("-")]
+    pytest_args = [arg for arg in session.posargs if arg not in filters]
+    session.run(
+        "pytest",
+        "-n",
+        "2",
+        "-m",
+        "matrix",
+        "tests",
+        *pytest_args,
+        env={"MATRIX_PYTHON": python, "MATRIX_FILTER": " ".join(filters)},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff over this repo's own Python; the template is checked as rendered, by the matrix."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Render a SQLite service into ./demo-service (or `-- PATH`); install, test and migrate it."""
+    target = session.posargs[0] if session.posargs else "demo-service"
+    destination = Path(target).resolve()
+    if destination.exists() and any(destination.iterdir()):
+        session.error(f"{destination} is not empty: remove it or pass another path after --")
+    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run("python", "-m", "tests.rendering", str(destination), "database=sqlite")
+
+    def uv(*args: str) -> None:
+        # The demo gets its own .venv, as a user's checkout would: nox points uv at the session's
+        # environment through these two variables, so they are dropped.
+        outside = {"VIRTUAL_ENV": None, "UV_PROJECT_ENVIRONMENT": None}
+        session.run("uv", *args, env=outside, external=True)
+
+    uv("sync", "--directory", str(destination))
+    uv("run", "--directory", str(destination), "pytest")
+    uv("run", "--directory", str(destination), "alembic", "upgrade", "head")
+    _serve_once(session, destination)
+    start = "uv run uvicorn --factory app.main:create_app --reload"
+    session.log(f"Ready. Start it with: cd {target} && {start}")
+
+
+def _serve_once(session: nox.Session, project: Path, port: int = 8765) -> None:
+    """Start the rendered service as a user would, and check that it answers its probes."""
+    uvicorn = str(project / ".venv/bin/uvicorn")
+    server = subprocess.Popen(
+        [uvicorn, "--factory", "app.main:create_app", "--port", str(port)], cwd=project
+    )
+    try:
+        for path in ("/health/live", "/health/ready", "/api/v1/info"):
+            body = _get_when_up(f"http://127.0.0.1:{port}{path}", server)
+            session.log(f"GET {path} -> 200 {body}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _get_when_up(url: str, server: subprocess.Popen[bytes], seconds: float = 20) -> str:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                return response.read().decode()
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time rendering and the rendered service (bench/bench.py; extra args go to it)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "bench/bench.py", *session.posargs)

@@ -1,0 +1,52 @@
+"""Fixtures shared by the template's tests, and the rule that CI fails where a developer skips."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from tests import rendering
+
+Render = Callable[[Mapping[str, object], Path], Path]
+
+
+def running_in_ci() -> bool:
+    """CI sets CI=true; there a missing server or tool is a broken run, not a reason to skip."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test on a developer's machine; fail it under CI, where skipping would hide it."""
+    if running_in_ci():
+        pytest.fail(f"{reason} (CI=true, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_server(host: str, port: int, name: str = "a server") -> None:
+    """Skip (or fail under CI) unless something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return
+    except OSError as error:
+        skip_or_fail(f"{name} is not reachable at {host}:{port}: {error}")
+
+
+@pytest.fixture(scope="session")
+def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working tree as it is on disk, without .git, for copier to render from."""
+    return rendering.snapshot_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def render(template_snapshot: Path) -> Render:
+    """`render(answers, dst)`: render the snapshot into dst with copier's public API."""
+
+    def render_answers(answers: Mapping[str, object], dst: Path) -> Path:
+        return rendering.render(template_snapshot, answers, dst)
+
+    return render_answers

@@ -1,0 +1,113 @@
+"""The answer matrix: which combinations of copier.yml's answers the harness renders and checks.
+
+Two kinds of choice questions:
+
+- FEATURE_AXES change the rendered code. Their full product, minus the combinations copier.yml
+  refuses (see `refusal`), is rendered and run through ruff, mypy, deptry and the rendered suite.
+- RENDER_AXES change only the runtime and packaging. python_version picks the Docker base image,
+  `.python-version` and CI's Python, while the code and `requires-python` support 3.11 and newer,
+  so every variant installs on the one 3.11 interpreter here. The full product therefore runs with
+  python_version at its default, and each other value is rendered once at default features and
+  checked without its suite (render, Jinja leftovers, parsing, ruff, mypy, deptry).
+
+The first value of every axis is copier.yml's default (tests/test_matrix.py holds the two files
+together). A new question joins the matrix by one line in FEATURE_AXES, and a combination that
+copier.yml's validators refuse by one rule in `refusal`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# Answers given to every render on top of the axes; everything else takes copier.yml's default.
+BASE_ANSWERS: dict[str, object] = {"project_name": "Example Service"}
+
+FEATURE_AXES: dict[str, list[object]] = {
+    "database": ["postgresql", "sqlite", "none"],
+}
+
+RENDER_AXES: dict[str, list[object]] = {
+    "python_version": ["3.11", "3.12", "3.13"],
+}
+
+DEFAULTS: dict[str, object] = {
+    question: values[0] for question, values in (FEATURE_AXES | RENDER_AXES).items()
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One combination of answers, with what the harness does with it."""
+
+    answers: dict[str, object]
+    id: str
+    run_suite: bool
+
+
+def refusal(answers: Mapping[str, object]) -> str | None:
+    """Say why copier.yml refuses this combination of answers, or None when it accepts it."""
+    # No validator relates two choice questions yet; auth=jwt with database=none joins here.
+    return None
+
+
+def _feature_variants() -> list[Variant]:
+    variants = []
+    for values in itertools.product(*FEATURE_AXES.values()):
+        features = dict(zip(FEATURE_AXES, values, strict=True))
+        answers = DEFAULTS | features
+        if refusal(answers) is None:
+            label = ",".join(f"{question}={value}" for question, value in features.items())
+            variants.append(Variant(answers=answers, id=label, run_suite=True))
+    return variants
+
+
+def _render_only_variants() -> list[Variant]:
+    variants = []
+    for question, values in RENDER_AXES.items():
+        for value in values[1:]:
+            answers = DEFAULTS | {question: value}
+            if refusal(answers) is None:
+                variants.append(Variant(answers=answers, id=f"{question}={value}", run_suite=False))
+    return variants
+
+
+VARIANTS: list[Variant] = _feature_variants() + _render_only_variants()
+
+
+def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
+    """Turn `key=value` words (nox's positional arguments, MATRIX_FILTER) into a dict."""
+    parsed = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {assignment!r}")
+        parsed[key] = value
+    return parsed
+
+
+def select(variants: Iterable[Variant], filters: list[str]) -> list[Variant]:
+    """Keep the variants whose answers match every `key=value` filter.
+
+    Refuses a filter on a question the matrix does not vary, and a selection that matches nothing,
+    so a typo fails loudly instead of running zero variants.
+    """
+    wanted = parse_assignments(filters)
+    unknown = sorted(set(wanted) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"no matrix axis named {', '.join(unknown)}; axes: {', '.join(DEFAULTS)}")
+    chosen = [
+        variant
+        for variant in variants
+        if all(str(variant.answers[key]) == value for key, value in wanted.items())
+    ]
+    if not chosen:
+        raise ValueError(f"no variant matches {' '.join(filters)}")
+    return chosen
+
+
+def selected_variants() -> list[Variant]:
+    """Every variant, narrowed by MATRIX_FILTER (what `nox -s matrix -- key=value` passes)."""
+    return select(VARIANTS, os.environ.get("MATRIX_FILTER", "").split())

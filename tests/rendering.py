@@ -1,0 +1,103 @@
+"""Render services from a snapshot of the working tree, the one way tests and nox sessions do it.
+
+Command line (nox runs it inside its session's environment, where copier is installed):
+    python -m tests.rendering DEST [KEY=VALUE ...]   render one service into DEST
+    python -m tests.rendering --matrix DEST          render every matrix variant into DEST/<n>
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from copier import run_copy
+
+from tests.matrix import BASE_ANSWERS, VARIANTS, parse_assignments
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What a copy without git leaves out: VCS data, environments and caches.
+_NOT_TEMPLATE = shutil.ignore_patterns(
+    ".git", ".nox", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"
+)
+
+
+def _working_tree_files(root: Path) -> list[str] | None:
+    """Files git would commit from root (tracked or new, minus ignored), or None without git."""
+    try:
+        listing = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(root),
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ],
+            capture_output=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [name for name in listing.stdout.decode().split("\0") if name]
+
+
+def snapshot_template(dst: Path, root: Path = ROOT) -> Path:
+    """Copy the working tree into dst without .git, so copier renders what is on disk, not a tag."""
+    files = _working_tree_files(root)
+    if files is None:
+        shutil.copytree(root, dst, ignore=_NOT_TEMPLATE, dirs_exist_ok=True)
+        return dst
+    for name in files:
+        source = root / name
+        # Skip files deleted since they were staged, and gitlinks (directories).
+        if source.is_dir() or not source.exists():
+            continue
+        target = dst / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+    return dst
+
+
+def render(src: Path, answers: Mapping[str, object], dst: Path) -> Path:
+    """Render the template at src into dst with copier's defaults, BASE_ANSWERS and answers."""
+    run_copy(
+        str(src),
+        dst,
+        data={**BASE_ANSWERS, **answers},
+        defaults=True,
+        unsafe=False,
+        quiet=True,
+        vcs_ref=None,
+    )
+    return dst
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Render from the command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m tests.rendering", description=__doc__)
+    parser.add_argument("dest", type=Path, help="where to render")
+    parser.add_argument("answers", nargs="*", metavar="KEY=VALUE", help="answers to copier.yml")
+    parser.add_argument(
+        "--matrix", action="store_true", help="render every matrix variant into DEST/<n>"
+    )
+    args = parser.parse_args(argv)
+    if args.matrix and args.answers:
+        parser.error("--matrix renders the matrix's own answers; give no KEY=VALUE with it")
+    with tempfile.TemporaryDirectory() as tmp:
+        template = snapshot_template(Path(tmp))
+        if args.matrix:
+            for number, variant in enumerate(VARIANTS):
+                render(template, variant.answers, args.dest / str(number))
+        else:
+            render(template, parse_assignments(args.answers), args.dest)
+
+
+if __name__ == "__main__":
+    main()

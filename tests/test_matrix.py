@@ -1,0 +1,72 @@
+"""tests/matrix.py stays in step with copier.yml, and selecting variants behaves."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.matrix import DEFAULTS, FEATURE_AXES, RENDER_AXES, VARIANTS, select
+from tests.test_questions import copier_settings
+
+
+def is_closed_question(question: object) -> bool:
+    return isinstance(question, dict) and ("choices" in question or question.get("type") == "bool")
+
+
+def choice_values(question: dict[str, object]) -> list[object]:
+    """The values a question accepts: its choices (a list, or a mapping of label to value)."""
+    if question.get("type") == "bool":
+        return [False, True]
+    choices = question["choices"]
+    if isinstance(choices, dict):
+        return list(choices.values())
+    assert isinstance(choices, list)
+    return choices
+
+
+@pytest.mark.parametrize("axis", [*FEATURE_AXES, *RENDER_AXES])
+def test_axis_covers_every_choice_default_first(axis: str) -> None:
+    question = copier_settings()[axis]
+    assert isinstance(question, dict)
+
+    values = (FEATURE_AXES | RENDER_AXES)[axis]
+
+    assert sorted(map(str, values)) == sorted(map(str, choice_values(question)))
+    assert str(DEFAULTS[axis]) == str(question["default"])
+
+
+def test_every_closed_question_is_an_axis() -> None:
+    closed = {name for name, question in copier_settings().items() if is_closed_question(question)}
+
+    assert closed == set(FEATURE_AXES) | set(RENDER_AXES)
+
+
+def test_variant_ids_are_unique_and_suites_run_on_features_only() -> None:
+    ids = [variant.id for variant in VARIANTS]
+
+    assert len(ids) == len(set(ids))
+    assert [variant.id for variant in VARIANTS if not variant.run_suite] == [
+        f"{axis}={value}" for axis, values in RENDER_AXES.items() for value in values[1:]
+    ]
+
+
+def test_select_keeps_variants_matching_every_filter() -> None:
+    chosen = select(VARIANTS, ["database=sqlite", "python_version=3.11"])
+
+    assert [variant.id for variant in chosen] == ["database=sqlite"]
+
+
+def test_select_without_filters_keeps_everything() -> None:
+    assert select(VARIANTS, []) == VARIANTS
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        (["databse=sqlite"], "no matrix axis named databse"),
+        (["database=mysql"], "no variant matches database=mysql"),
+        (["database"], "expected key=value"),
+    ],
+)
+def test_select_refuses_filters_that_cannot_match(filters: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        select(VARIANTS, filters)

@@ -1,0 +1,107 @@
+"""Every variant renders to clean files: no Jinja left over, parseable config, tidy whitespace."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.matrix import Variant, selected_variants
+from tests.rendering import render
+
+# GitHub Actions expressions (`${{ github.ref }}`) are the one legitimate use of the delimiters.
+ACTIONS_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+# Every Jinja construct opens with one of these; `%}` alone also betrays a broken tag. A lone `}}`
+# is not checked: it closes nested dicts and sets in Python and JSON.
+JINJA_MARKERS = ("{{", "{%", "{#", "%}")
+
+
+def text_files(root: Path) -> dict[Path, str]:
+    """Every rendered file that is UTF-8 text, by path relative to root."""
+    texts = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            try:
+                texts[path.relative_to(root)] = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                continue
+    return texts
+
+
+def jinja_leftovers(text: str) -> list[str]:
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = ACTIONS_EXPRESSION.sub("", line)
+        if any(marker in stripped for marker in JINJA_MARKERS):
+            found.append(f"{number}: {line.strip()}")
+    return found
+
+
+def whitespace_problems(text: str) -> list[str]:
+    """Trailing spaces and runs of blank lines, the marks a misplaced `{%- ... %}` leaves."""
+    found = []
+    blank_run = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line != line.rstrip():
+            found.append(f"{number}: trailing whitespace")
+        blank_run = blank_run + 1 if not line.strip() else 0
+        if blank_run == 3:
+            found.append(f"{number}: three blank lines in a row")
+    return found
+
+
+@pytest.fixture(scope="module", params=selected_variants(), ids=lambda variant: variant.id)
+def variant(request: pytest.FixtureRequest) -> Variant:
+    chosen: Variant = request.param
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def rendered(
+    template_snapshot: Path, variant: Variant, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The variant rendered once for all the checks below."""
+    return render(template_snapshot, variant.answers, tmp_path_factory.mktemp("service"))
+
+
+def test_renders_clean_files(rendered: Path, variant: Variant) -> None:
+    texts = text_files(rendered)
+    assert texts, "the render produced no files"
+
+    leftovers = {
+        str(path): found for path, text in texts.items() if (found := jinja_leftovers(text))
+    }
+    assert not leftovers, f"Jinja left in the rendered files: {leftovers}"
+
+    suffixed = [str(path) for path in rendered.rglob("*.jinja")]
+    assert not suffixed, f"files kept their .jinja suffix: {suffixed}"
+
+    untidy = {
+        str(path): found
+        for path, text in texts.items()
+        if path.suffix != ".md" and (found := whitespace_problems(text))
+    }
+    assert not untidy, f"whitespace left by template tags: {untidy}"
+
+
+def test_config_files_parse(rendered: Path, variant: Variant) -> None:
+    for path in [*rendered.rglob("*.yml"), *rendered.rglob("*.yaml")]:
+        try:
+            list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as error:
+            pytest.fail(f"{path.relative_to(rendered)} is not valid YAML: {error}")
+    for path in rendered.rglob("*.toml"):
+        try:
+            tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as error:
+            pytest.fail(f"{path.relative_to(rendered)} is not valid TOML: {error}")
+
+
+def test_database_files_follow_the_answer(rendered: Path, variant: Variant) -> None:
+    has_database = variant.answers["database"] != "none"
+
+    assert (rendered / "app" / "db").is_dir() == has_database
+    assert (rendered / "alembic.ini").is_file() == has_database

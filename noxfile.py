@@ -126,6 +126,11 @@ def _get_when_up(url: str, server: subprocess.Popen[bytes], seconds: float = 20)
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time rendering and the rendered service (bench/bench.py; extra args go to it)."""
+    """Time rendering and the rendered service (bench/bench.py; extra args go to it).
+
+    The benchmark serves a rendered service and, with `-- --matrix`, runs the matrix, so it
+    needs the same shared environment as the tests.
+    """
+    python = matrix_env(session)
     session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
-    session.run("python", "bench/bench.py", *session.posargs)
+    session.run("python", "bench/bench.py", *session.posargs, env={"MATRIX_PYTHON": python})

@@ -7,8 +7,8 @@ Pure ASGI (never BaseHTTPMiddleware) keeps contextvars intact and responses stre
 """
 
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Iterable
 
 import structlog
@@ -51,7 +51,7 @@ class RequestIdMiddleware:
         if incoming is not None and VALID_REQUEST_ID.match(incoming):
             request_id = incoming.decode()
         else:
-            request_id = uuid.uuid4().hex
+            request_id = secrets.token_hex(16)  # as unique as a UUID4, and cheaper to make
         encoded = request_id.encode()
 
         async def send_with_id(message: Message) -> None:

@@ -1,0 +1,254 @@
+"""`copier update`: template changes reach a service, the user's edits stay, answers can change.
+
+Each test builds a throwaway git repository of the template (copier versions a template by its
+git tags), renders a service from one tag, commits it as a user would, and updates it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from copier import run_copy, run_update
+
+from tests.conftest import require_server, skip_or_fail
+from tests.rendering import ROOT, snapshot_template
+
+CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
+TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def commit_all(repo: Path, message: str, tag: str | None = None) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    if tag:
+        git(repo, "tag", tag)
+
+
+def template_repo(path: Path, tag: str) -> Path:
+    """A git repository of the working tree's template, committed and tagged `tag`."""
+    snapshot_template(path)
+    git(path, "init", "-q", "-b", "main")
+    commit_all(path, "template", tag)
+    return path
+
+
+def new_service(template: Path, destination: Path, ref: str, **answers: object) -> Path:
+    """Render at `ref` and commit the result, as a user starting a service would."""
+    run_copy(
+        str(template),
+        destination,
+        data={"project_name": "Example Service", **answers},
+        defaults=True,
+        vcs_ref=ref,
+        quiet=True,
+        unsafe=False,
+    )
+    git(destination, "init", "-q", "-b", "main")
+    commit_all(destination, "Generate the service")
+    return destination
+
+
+def update(service: Path, ref: str, **answers: object) -> None:
+    run_update(
+        service,
+        data=answers,
+        defaults=True,
+        overwrite=True,
+        vcs_ref=ref,
+        conflict="inline",
+        quiet=True,
+        unsafe=False,
+    )
+
+
+def conflicted_files(project: Path) -> list[str]:
+    return sorted(
+        str(path.relative_to(project))
+        for path in project.rglob("*")
+        if path.is_file()
+        and ".git" not in path.parts
+        and (path.suffix == ".rej" or CONFLICT_MARKER.search(path.read_text(errors="ignore")))
+    )
+
+
+def answers_of(project: Path) -> dict[str, object]:
+    loaded: dict[str, object] = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    return loaded
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+USER_ROUTER = '''"""Orders: a resource the user added."""
+
+from fastapi import APIRouter
+
+from app.api.v1 import PREFIX
+
+router = APIRouter(prefix=f"{PREFIX}/orders", tags=["orders"])
+'''
+
+
+def test_update_applies_template_changes_and_keeps_user_edits(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "1.0.0")
+    service = new_service(template, tmp_path / "service", "1.0.0", database="sqlite")
+
+    # The user adds a resource and changes a setting in a file the template owns.
+    (service / "app/api/v1/orders.py").write_text(USER_ROUTER)
+    replace_in(service / "app/core/config.py", "default=1_048_576", "default=4_194_304")
+    commit_all(service, "Add orders; allow larger bodies")
+
+    # The template changes a file the user did not touch, and gains a file.
+    replace_in(
+        template / "template/app/core/request_context.py",
+        "def current_request_id() -> str | None:\n",
+        'def current_request_id() -> str | None:\n    """The ID, or None outside a request."""\n',
+    )
+    (template / "template/app/core/clock.py").write_text('"""Time, in one place."""\n')
+    commit_all(template, "Template improvements", "1.1.0")
+
+    update(service, "1.1.0")
+
+    assert conflicted_files(service) == []
+    assert (service / "app/api/v1/orders.py").read_text() == USER_ROUTER
+    assert "default=4_194_304" in (service / "app/core/config.py").read_text()
+    assert "outside a request" in (service / "app/core/request_context.py").read_text()
+    assert (service / "app/core/clock.py").exists()
+    assert answers_of(service)["_commit"] == "1.1.0"
+
+
+def test_update_refuses_a_dirty_project(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "1.0.0")
+    service = new_service(template, tmp_path / "service", "1.0.0", database="none")
+    (service / "README.md").write_text("uncommitted work\n")
+
+    with pytest.raises(Exception, match="dirty") as refused:
+        update(service, "1.0.0")
+
+    assert type(refused.value).__name__ == "UserMessageError"
+    assert (service / "README.md").read_text() == "uncommitted work\n"
+
+
+def test_env_is_never_overwritten(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "1.0.0")
+    service = new_service(template, tmp_path / "service", "1.0.0", database="none")
+    (service / ".env").write_text("LOG_LEVEL=DEBUG\n")
+    (template / "template/.env.jinja").write_text("LOG_LEVEL=INFO\n")
+    commit_all(template, "Ship a default .env", "1.1.0")
+
+    update(service, "1.1.0")
+
+    assert (service / ".env").read_text() == "LOG_LEVEL=DEBUG\n"
+
+
+def run_suite(project: Path, matrix_python: str) -> None:
+    result = subprocess.run(
+        [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env={
+            "PATH": os.environ["PATH"],
+            "TEST_DATABASE_URL": TEST_DATABASE_URL,
+            "CI": "true",
+            # No __pycache__ left behind: it is git-ignored, so an update would leave it.
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def matrix_python() -> str:
+    python = os.environ.get("MATRIX_PYTHON")
+    if not python:
+        skip_or_fail("MATRIX_PYTHON is not set: run the update tests through `nox -s tests`")
+    return python
+
+
+@pytest.mark.matrix
+def test_changing_the_database_answer_swaps_the_files(tmp_path: Path, matrix_python: str) -> None:
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    template = template_repo(tmp_path / "template", "1.0.0")
+    service = new_service(template, tmp_path / "service", "1.0.0", database="sqlite")
+
+    update(service, "1.0.0", database="postgresql")
+
+    assert conflicted_files(service) == []
+    assert answers_of(service)["database"] == "postgresql"
+    pyproject = (service / "pyproject.toml").read_text()
+    assert "asyncpg" in pyproject
+    assert "aiosqlite" not in pyproject
+    assert "PRAGMA" not in (service / "app/db/session.py").read_text()
+    commit_all(service, "Move to PostgreSQL")
+    run_suite(service, matrix_python)
+
+    update(service, "1.0.0", database="none")
+
+    assert conflicted_files(service) == []
+    assert not (service / "app/db").exists()  # the suite wrote no bytecode into it
+    assert not (service / "alembic.ini").exists()
+    assert not (service / "app/api/v1/items.py").exists()
+    run_suite(service, matrix_python)
+
+
+def latest_release_tag() -> str | None:
+    """This repository's newest PEP 440 release tag, if git and a tag are there."""
+    try:
+        tags = git(ROOT, "tag", "--list", "--sort=-v:refname").split()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    releases = [tag for tag in tags if re.fullmatch(r"v?\d+(\.\d+)*", tag)]
+    return releases[0] if releases else None
+
+
+@pytest.mark.matrix
+def test_update_from_the_latest_release_to_the_working_tree(
+    tmp_path: Path, matrix_python: str
+) -> None:
+    tag = latest_release_tag()
+    if tag is None:
+        pytest.skip("this repository has no release tag yet")
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    # The release as published, then the working tree committed on top of it.
+    template = tmp_path / "template"
+    git(ROOT, "worktree", "add", "--detach", str(template), tag)
+    try:
+        service = new_service(template, tmp_path / "service", tag)
+        for entry in template.iterdir():
+            if entry.name != ".git":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        snapshot_template(template)
+        commit_all(template, "working tree")
+
+        update(service, "HEAD")
+
+        assert conflicted_files(service) == []
+        assert answers_of(service)["_commit"] != tag
+        commit_all(service, "Update from the template")
+        run_suite(service, matrix_python)
+    finally:
+        git(ROOT, "worktree", "remove", "--force", str(template))

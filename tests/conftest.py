@@ -37,6 +37,15 @@ def require_server(host: str, port: int, name: str = "a server") -> None:
 
 
 @pytest.fixture(scope="session")
+def matrix_python() -> str:
+    """The shared environment's interpreter, which holds every variant's dependencies."""
+    python = os.environ.get("MATRIX_PYTHON")
+    if not python:
+        skip_or_fail("MATRIX_PYTHON is not set: run these tests through `nox -s tests`")
+    return python
+
+
+@pytest.fixture(scope="session")
 def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The working tree as it is on disk, without .git, for copier to render from."""
     return rendering.snapshot_template(tmp_path_factory.mktemp("template"))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from copier import run_copy, run_update
 
-from tests.conftest import require_server, skip_or_fail
+from tests.conftest import require_server
 from tests.rendering import ROOT, snapshot_template
 
 CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
@@ -179,14 +179,6 @@ def run_suite(project: Path, matrix_python: str) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout
-
-
-@pytest.fixture(scope="module")
-def matrix_python() -> str:
-    python = os.environ.get("MATRIX_PYTHON")
-    if not python:
-        skip_or_fail("MATRIX_PYTHON is not set: run the update tests through `nox -s tests`")
-    return python
 
 
 @pytest.mark.matrix

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_server, running_in_ci, skip_or_fail
+from tests.conftest import require_server, running_in_ci
 from tests.matrix import Variant, selected_variants
 from tests.rendering import render
 
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.matrix
 TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 STEP_TIMEOUT = 900  # seconds; a cold mypy over pydantic and SQLAlchemy takes about a minute
-
-
-@pytest.fixture(scope="session")
-def matrix_python() -> str:
-    python = os.environ.get("MATRIX_PYTHON")
-    if not python:
-        skip_or_fail("MATRIX_PYTHON is not set: run the matrix through `nox -s matrix`")
-    return python
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ BASE_ANSWERS: dict[str, object] = {"project_name": "Example Service"}
 
 FEATURE_AXES: dict[str, list[object]] = {
     "database": ["postgresql", "sqlite", "none"],
+    "auth": ["jwt", "none"],
 }
 
 RENDER_AXES: dict[str, list[object]] = {
@@ -49,7 +50,8 @@ class Variant:
 
 def refusal(answers: Mapping[str, object]) -> str | None:
     """Say why copier.yml refuses this combination of answers, or None when it accepts it."""
-    # No validator relates two choice questions yet; auth=jwt with database=none joins here.
+    if answers.get("auth") == "jwt" and answers.get("database") == "none":
+        return "auth=jwt needs a database"
     return None
 
 

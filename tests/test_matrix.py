@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jinja2
 import pytest
 
 from tests.matrix import DEFAULTS, FEATURE_AXES, RENDER_AXES, VARIANTS, select
@@ -31,7 +32,9 @@ def test_axis_covers_every_choice_default_first(axis: str) -> None:
     values = (FEATURE_AXES | RENDER_AXES)[axis]
 
     assert sorted(map(str, values)) == sorted(map(str, choice_values(question)))
-    assert str(DEFAULTS[axis]) == str(question["default"])
+    # A default may be a Jinja expression of earlier answers (auth's depends on database).
+    default = jinja2.Template(str(question["default"])).render(**DEFAULTS)
+    assert str(DEFAULTS[axis]) == default
 
 
 def test_every_closed_question_is_an_axis() -> None:
@@ -52,7 +55,16 @@ def test_variant_ids_are_unique_and_suites_run_on_features_only() -> None:
 def test_select_keeps_variants_matching_every_filter() -> None:
     chosen = select(VARIANTS, ["database=sqlite", "python_version=3.11"])
 
-    assert [variant.id for variant in chosen] == ["database=sqlite"]
+    assert [variant.id for variant in chosen] == [
+        "database=sqlite,auth=jwt",
+        "database=sqlite,auth=none",
+    ]
+
+
+def test_the_refused_combination_is_left_out() -> None:
+    assert select(VARIANTS, ["database=none", "auth=none"])
+    with pytest.raises(ValueError, match="no variant matches"):
+        select(VARIANTS, ["database=none", "auth=jwt"])
 
 
 def test_select_without_filters_keeps_everything() -> None:

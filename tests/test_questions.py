@@ -61,6 +61,11 @@ def test_slug_is_derived_from_the_name(render: Render, tmp_path: Path) -> None:
         pytest.param({"project_name": ""}, "project_name must not be empty", id="empty-name"),
         pytest.param({"project_name": "   "}, "project_name must not be empty", id="blank-name"),
         pytest.param({"database": "mysql"}, "Invalid choice for 'database'", id="unknown-database"),
+        pytest.param(
+            {"database": "none", "auth": "jwt"},
+            "auth=jwt needs a database .*database=postgresql or database=sqlite, or auth=none",
+            id="jwt-without-database",
+        ),
     ],
 )
 def test_refused_answers_write_nothing(
@@ -105,3 +110,13 @@ def test_message_after_copy_lists_next_steps(
     assert "uv sync" in message
     assert "uv run pytest" in message
     assert ("alembic upgrade head" in message) == (database != "none")
+
+
+@pytest.mark.parametrize(("database", "auth"), [("postgresql", "jwt"), ("none", "none")])
+def test_auth_defaults_to_jwt_only_with_a_database(
+    render: Render, tmp_path: Path, database: str, auth: str
+) -> None:
+    dst = render({"database": database}, tmp_path / "service")
+
+    assert yaml.safe_load((dst / ".copier-answers.yml").read_text())["auth"] == auth
+    assert (dst / "app/core/security.py").exists() == (auth == "jwt")

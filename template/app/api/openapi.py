@@ -11,6 +11,8 @@ from app.schemas.problem import Problem, ValidationProblem
 
 ERROR_DESCRIPTIONS = {
     400: "The body could not be parsed.",
+    401: "No valid access token; see the WWW-Authenticate header.",
+    403: "Authenticated, but not allowed to do this.",
     404: "The resource does not exist.",
     409: "The request conflicts with the current state (for example a duplicate).",
     413: "The body is larger than the service accepts.",

@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -25,11 +25,26 @@ class AppError(Exception):
     status: int = HTTPStatus.INTERNAL_SERVER_ERROR
     type: str = "about:blank"
     title: str | None = None
+    default_headers: ClassVar[Mapping[str, str]] = {}
+    # The request's transaction is rolled back on an error, unless the error is itself the
+    # change to keep (a revoked token family, say).
+    keep_changes: bool = False
 
     def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
-        self.headers = dict(headers or {})
+        self.headers = {**self.default_headers, **(headers or {})}
+
+
+class UnauthorizedError(AppError):
+    status = HTTPStatus.UNAUTHORIZED
+    type = "urn:problem:unauthorized"
+    default_headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
+class ForbiddenError(AppError):
+    status = HTTPStatus.FORBIDDEN
+    type = "urn:problem:forbidden"
 
 
 class NotFoundError(AppError):

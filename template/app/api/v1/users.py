@@ -1,0 +1,28 @@
+"""The signed-in user's own account."""
+
+from fastapi import APIRouter, status
+
+from app.api.deps import CurrentUser, UserServiceDep
+from app.api.openapi import problem_responses
+from app.api.v1 import PREFIX
+from app.schemas.users import PasswordChange, UserRead
+
+router = APIRouter(prefix=f"{PREFIX}/users", tags=["users"])
+
+
+@router.get(
+    "/me", operation_id="users-me", response_model=UserRead, responses=problem_responses(401)
+)
+async def read_me(user: CurrentUser) -> UserRead:
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/me/password",
+    operation_id="users-change-password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400, 401, 403, 413, 422),
+)
+async def change_password(data: PasswordChange, user: CurrentUser, users: UserServiceDep) -> None:
+    """Change one's own password; every refresh token of the account is revoked."""
+    await users.change_password(user, data)

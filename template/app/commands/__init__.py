@@ -1,0 +1,1 @@
+"""Operational commands, run as `python -m app.commands.<name>`."""

@@ -1,0 +1,110 @@
+"""Passwords, access tokens and refresh tokens: the service's only cryptography.
+
+Passwords: Argon2 (pwdlib); bcrypt hashes from an older system still verify and are re-hashed
+with Argon2 on the next login. Access tokens: JWT (PyJWT) with the algorithm pinned on decode and
+every claim required. Refresh tokens: opaque random strings of which only a SHA-256 is stored.
+"""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
+
+from app.core.config import Settings
+
+ACCESS_TYPE = "access"
+REQUIRED_CLAIMS = ["sub", "exp", "iat", "iss", "aud", "jti", "type"]
+
+
+class InvalidTokenError(Exception):
+    """The token is malformed, forged, expired, or not an access token."""
+
+
+@dataclass(frozen=True)
+class IssuedRefreshToken:
+    token: str  # goes to the client, never stored
+    token_hash: str
+    expires_at: datetime
+
+
+class Security:
+    """Hashing and token operations configured from settings; one instance per app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.passwords = PasswordHash(
+            (
+                Argon2Hasher(
+                    time_cost=settings.argon2_time_cost,
+                    memory_cost=settings.argon2_memory_cost,
+                    parallelism=settings.argon2_parallelism,
+                ),
+                BcryptHasher(),
+            )
+        )
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        return self.passwords.hash(secrets.token_urlsafe(16))
+
+    def hash_password(self, password: str) -> str:
+        return self.passwords.hash(password)
+
+    def verify_password(self, password: str, password_hash: str) -> tuple[bool, str | None]:
+        """Check a password; the second value is a new hash when the stored one is outdated."""
+        return self.passwords.verify_and_update(password, password_hash)
+
+    def burn_verification(self, password: str) -> None:
+        """Cost an unknown user's login the same as a known one's, so timing reveals nothing."""
+        self.passwords.verify(password, self._dummy_hash)
+
+    def create_access_token(self, user_id: int, now: datetime | None = None) -> str:
+        issued = now or datetime.now(UTC)
+        claims = {
+            "sub": str(user_id),
+            "iat": issued,
+            "exp": issued + timedelta(minutes=self.settings.access_token_minutes),
+            "iss": self.settings.jwt_issuer,
+            "aud": self.settings.jwt_audience,
+            "jti": uuid.uuid4().hex,
+            "type": ACCESS_TYPE,
+        }
+        secret = self.settings.jwt_secret.get_secret_value()
+        return jwt.encode(claims, secret, algorithm=self.settings.jwt_algorithm)
+
+    def user_id_from_access_token(self, token: str) -> int:
+        try:
+            claims = jwt.decode(
+                token,
+                self.settings.jwt_secret.get_secret_value(),
+                algorithms=[self.settings.jwt_algorithm],
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(str(exc)) from exc
+        if claims["type"] != ACCESS_TYPE or not str(claims["sub"]).isdigit():
+            raise InvalidTokenError("not an access token")
+        return int(claims["sub"])
+
+    def issue_refresh_token(self, now: datetime | None = None) -> IssuedRefreshToken:
+        token = secrets.token_urlsafe(32)
+        issued = now or datetime.now(UTC)
+        return IssuedRefreshToken(
+            token=token,
+            token_hash=hash_refresh_token(token),
+            expires_at=issued + timedelta(days=self.settings.refresh_token_days),
+        )
+
+
+def hash_refresh_token(token: str) -> str:
+    # A fast hash is right here: the token is 256 random bits, not a guessable password.
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,49 @@
+"""Request and response bodies of users."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# The policy: at least 8 characters, and at most 128 so hashing one stays bounded in time.
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
+
+
+def normalize_email(value: str) -> str:
+    """E-mail addresses are compared and stored lower-cased, so uniqueness ignores case."""
+    return value.strip().lower()
+
+
+Email = Annotated[
+    str,
+    Field(
+        max_length=320, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$", examples=["ada@example.com"]
+    ),
+    AfterValidator(normalize_email),
+]
+Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    password: Password
+
+
+class UserRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    is_active: bool
+    is_superuser: bool
+    created_at: datetime
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(max_length=PASSWORD_MAX_LENGTH)
+    new_password: Password

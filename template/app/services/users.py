@@ -1,0 +1,40 @@
+"""The rules of users: registration and password changes."""
+
+from datetime import UTC, datetime
+
+from app.core.errors import ConflictError, ForbiddenError
+from app.core.security import Security
+from app.db.errors import UniqueViolationError
+from app.db.models import User
+from app.db.repositories.refresh_tokens import RefreshTokenRepository
+from app.db.repositories.users import UserRepository
+from app.schemas.users import PasswordChange, UserCreate
+
+
+class UserService:
+    def __init__(
+        self, users: UserRepository, tokens: RefreshTokenRepository, security: Security
+    ) -> None:
+        self.users = users
+        self.tokens = tokens
+        self.security = security
+
+    async def register(self, data: UserCreate, *, is_superuser: bool = False) -> User:
+        user = User(
+            email=data.email,
+            password_hash=self.security.hash_password(data.password),
+            is_superuser=is_superuser,
+        )
+        try:
+            return await self.users.add(user)
+        except UniqueViolationError as exc:
+            # Saying the address is taken is the one disclosure registration cannot avoid.
+            raise ConflictError("A user with this e-mail address already exists.") from exc
+
+    async def change_password(self, user: User, data: PasswordChange) -> None:
+        valid, _ = self.security.verify_password(data.current_password, user.password_hash)
+        if not valid:
+            raise ForbiddenError("The current password is not correct.")
+        await self.users.set_password_hash(user, self.security.hash_password(data.new_password))
+        # Every session of the old password ends: its refresh tokens stop working.
+        await self.tokens.revoke_all_of_user(user.id, datetime.now(UTC))

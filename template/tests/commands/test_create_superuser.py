@@ -1,0 +1,32 @@
+"""The first-superuser command is idempotent."""
+
+from sqlalchemy import delete, select
+
+from app.commands.create_superuser import ensure_superuser
+from app.db.models import User
+from app.db.session import create_engine, create_session_factory
+from tests.conftest import SettingsFactory
+
+EMAIL = "root@example.com"
+
+
+async def test_it_creates_once_then_leaves_the_user_alone(
+    settings_factory: SettingsFactory, migrated: None
+) -> None:
+    settings = settings_factory()
+    try:
+        assert await ensure_superuser(settings, EMAIL, "first password!") == "created"
+        assert await ensure_superuser(settings, EMAIL, "another password") == "unchanged"
+        engine = create_engine(settings)
+        async with create_session_factory(engine)() as session:
+            users = (await session.scalars(select(User).where(User.email == EMAIL))).all()
+        await engine.dispose()
+        assert len(users) == 1
+        assert users[0].is_superuser
+    finally:
+        # It committed for real, outside the per-test transaction: leave no trace for others.
+        engine = create_engine(settings)
+        async with create_session_factory(engine)() as session:
+            await session.execute(delete(User).where(User.email == EMAIL))
+            await session.commit()
+        await engine.dispose()

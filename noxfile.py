@@ -134,3 +134,5 @@ def bench(session: nox.Session) -> None:
     python = matrix_env(session)
     session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "bench/bench.py", *session.posargs, env={"MATRIX_PYTHON": python})
+    # Cold start and memory per worker of each database variant, served as the image serves it.
+    session.run("python", "bench/deploy.py", env={"MATRIX_PYTHON": python})

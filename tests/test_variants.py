@@ -82,7 +82,8 @@ def test_variant_passes_its_checks(
 
     run_step([matrix_python, "-m", "ruff", "check", "."], project, env)
     run_step([matrix_python, "-m", "ruff", "format", "--check", "."], project, env)
-    run_step([matrix_python, "-m", "mypy", "--strict", "app", "tests"], project, env)
+    # No paths: mypy checks what the service's own configuration lists, as its CI does.
+    run_step([matrix_python, "-m", "mypy", "--strict"], project, env)
     run_step([matrix_python, "-m", "deptry", "--no-ansi", "."], project, env)
     if not variant.run_suite:
         return

@@ -1,0 +1,721 @@
+"""The deployment files of every variant lint clean, agree with each other, and do what they say.
+
+The static checks (hadolint, kubernetes-validate, kustomize, the compose file) run on every render
+variant, since python_version changes the Dockerfile. The `matrix` tests start each feature variant
+exactly as its Dockerfile's CMD does, with the shared environment's gunicorn (MATRIX_PYTHON), and
+check the probes the Deployment points at and the graceful shutdown gunicorn.conf.py promises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import runpy
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+import yaml
+
+from tests.conftest import require_server, skip_or_fail
+from tests.matrix import Variant, selected_variants
+from tests.rendering import render
+
+# A version kubernetes-validate ships schemas for, and one every supported cluster serves the
+# manifests' API versions in (autoscaling/v2 and policy/v1 are GA since 1.23 and 1.21).
+KUBERNETES_VERSION = "1.30.0"
+BASE = Path("deploy/kubernetes/base")
+OVERLAY = Path("deploy/kubernetes/overlays/production")
+MIGRATE = ["alembic", "upgrade", "head"]
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+START_TIMEOUT = 30  # seconds for the service to answer its first request
+# The variables gunicorn.conf.py reads; the checks of its defaults run without them.
+GUNICORN_ENV = (
+    "WEB_CONCURRENCY",
+    "BIND",
+    "GRACEFUL_TIMEOUT",
+    "TIMEOUT",
+    "KEEPALIVE",
+    "MAX_REQUESTS",
+    "MAX_REQUESTS_JITTER",
+    "FORWARDED_ALLOW_IPS",
+)
+
+# What each database answer deploys besides the Deployment, the Service and the ConfigMap.
+EXPECTED_KINDS = {
+    "postgresql": {"HorizontalPodAutoscaler", "PodDisruptionBudget", "Job"},
+    "sqlite": {"PersistentVolumeClaim"},
+    "none": {"HorizontalPodAutoscaler", "PodDisruptionBudget"},
+}
+EXPECTED_SERVICES = {
+    "postgresql": {"app", "migrate", "postgres"},
+    "sqlite": {"app", "migrate"},
+    "none": {"app"},
+}
+
+
+# --- the rendered files ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=selected_variants(), ids=lambda variant: variant.id)
+def variant(request: pytest.FixtureRequest) -> Variant:
+    chosen: Variant = request.param
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def rendered(
+    template_snapshot: Path, variant: Variant, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The variant rendered once for all the static checks below."""
+    return render(template_snapshot, variant.answers, tmp_path_factory.mktemp("service"))
+
+
+def dockerfile_cmd(project: Path) -> list[str]:
+    """The exec-form CMD of the Dockerfile's final stage."""
+    commands = [
+        line.removeprefix("CMD ")
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.startswith("CMD ")
+    ]
+    assert commands, "the Dockerfile has no CMD"
+    command: list[str] = json.loads(commands[-1])
+    return command
+
+
+def dockerfile_final_stage(project: Path) -> list[str]:
+    """The instructions after the last FROM, continuation lines joined."""
+    text = (project / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last_from = max(number for number, line in enumerate(lines) if line.startswith("FROM "))
+    return [line for line in lines[last_from:] if not line.startswith("#")]
+
+
+def gunicorn_settings(project: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """gunicorn.conf.py's module namespace, as gunicorn reads it, under the given environment."""
+    with mock.patch.dict(os.environ, env or {}):
+        for name in GUNICORN_ENV:
+            if name not in (env or {}):
+                os.environ.pop(name, None)
+        return runpy.run_path(str(project / "gunicorn.conf.py"))
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def answers(project: Path) -> dict[str, Any]:
+    """Every answer the render used, copier's defaults included (.copier-answers.yml)."""
+    recorded: dict[str, Any] = load_yaml(project / ".copier-answers.yml")
+    return recorded
+
+
+def project_slug(project: Path) -> str:
+    return str(answers(project)["project_slug"])
+
+
+def has_secret(project: Path) -> bool:
+    """A Secret holds the database password (postgresql) and the token key (auth=jwt)."""
+    recorded = answers(project)
+    return recorded["database"] == "postgresql" or recorded.get("auth") == "jwt"
+
+
+def config_env(project: Path) -> dict[str, str]:
+    """The KEY=VALUE lines of the base's config.env, the ConfigMap every pod reads."""
+    lines = (project / BASE / "config.env").read_text().splitlines()
+    pairs = [line.partition("=") for line in lines if line.strip() and not line.startswith("#")]
+    return {key: value for key, _, value in pairs}
+
+
+def web_container(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    (app,) = [container for container in containers if container["name"] == "app"]
+    return dict(app)
+
+
+def probe_target(container: Mapping[str, Any], probe: str) -> tuple[str, int]:
+    """The path and the container port number a probe hits (a named port resolved)."""
+    http_get = container[probe]["httpGet"]
+    port = http_get["port"]
+    if isinstance(port, str):
+        (port,) = [p["containerPort"] for p in container["ports"] if p["name"] == port]
+    return http_get["path"], int(port)
+
+
+def tool(name: str) -> str:
+    """A tool of the test group, from PATH or beside this interpreter."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        skip_or_fail(f"{name} is not installed (it is in pyproject.toml's test group)")
+    return found
+
+
+def run(command: list[str], cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Run a tool; fail the test with its output unless it exits 0."""
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(command)}` exited {result.returncode}:\n{result.stdout}{result.stderr}",
+            pytrace=False,
+        )
+    return result.stdout
+
+
+# --- Dockerfile and gunicorn.conf.py ----------------------------------------------------------
+
+
+def test_dockerfile_passes_hadolint(rendered: Path) -> None:
+    hadolint = tool("hadolint")
+    run([hadolint, "--no-color", "--failure-threshold", "style", "Dockerfile"], cwd=rendered)
+
+
+def test_image_runs_the_service_as_configured(rendered: Path, variant: Variant) -> None:
+    final = dockerfile_final_stage(rendered)
+    assert final[0] == f"FROM python:{variant.answers['python_version']}-slim"
+    assert "USER 10001:10001" in final
+    assert "EXPOSE 8000" in final
+    healthcheck = next(line for line in final if line.startswith("HEALTHCHECK"))
+    assert "/health/live" in healthcheck
+    assert "curl" not in healthcheck
+    assert "wget" not in healthcheck
+    assert dockerfile_cmd(rendered) == [
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+        "app.main:create_app()",
+    ]
+    # Only the virtualenv and the code come from the build stage: no uv, no cache.
+    from_builder = [line.split()[-2] for line in final if line.startswith("COPY --from=builder")]
+    assert from_builder == ["/app/.venv", "/app/app"]
+    copies_alembic = any(
+        line.startswith("COPY ") and "alembic.ini" in line.split() for line in final
+    )
+    assert copies_alembic == (variant.answers["database"] != "none")
+
+
+def test_dockerignore_lets_in_what_the_dockerfile_copies(rendered: Path) -> None:
+    patterns = [
+        line.strip()
+        for line in (rendered / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*", "the build context should be an allowlist"
+    allowed = {pattern.removeprefix("!") for pattern in patterns if pattern.startswith("!")}
+    for line in (rendered / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if not words or words[0] != "COPY" or any(w.startswith("--from") for w in words):
+            continue
+        for source in words[1:-1]:
+            assert source.rstrip("*") in allowed, f"{source} is copied but .dockerignore drops it"
+            if not source.endswith("*"):
+                assert (rendered / source).exists(), f"the Dockerfile copies a missing {source}"
+    assert ".env" not in allowed
+
+
+def test_gunicorn_config_follows_the_environment(rendered: Path) -> None:
+    defaults = gunicorn_settings(rendered)
+    assert defaults["worker_class"] == "uvicorn_worker.UvicornWorker"
+    assert defaults["workers"] == 1
+    assert defaults["bind"] == ["0.0.0.0:8000"]
+    assert defaults["accesslog"] is None
+    assert defaults["max_requests"] > 0
+    assert 0 < defaults["max_requests_jitter"] < defaults["max_requests"]
+    assert defaults["graceful_timeout"] > 0
+    assert defaults["timeout"] > 0
+    assert defaults["keepalive"] > 0
+
+    overridden = gunicorn_settings(
+        rendered,
+        {"WEB_CONCURRENCY": "3", "BIND": "127.0.0.1:9000", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"},
+    )
+    assert overridden["workers"] == 3
+    assert overridden["bind"] == ["127.0.0.1:9000"]
+    assert overridden["forwarded_allow_ips"] == "10.0.0.0/8"
+
+
+# --- Kubernetes -------------------------------------------------------------------------------
+
+
+def kustomization_files(rendered: Path) -> list[Path]:
+    return sorted((rendered / "deploy" / "kubernetes").rglob("kustomization.yaml"))
+
+
+def manifests(rendered: Path) -> list[Path]:
+    """Every Kubernetes manifest of the base, the example Secret included."""
+    return sorted(path for path in (rendered / BASE).glob("*.yaml") if path.stem != "kustomization")
+
+
+def validate(paths: list[Path]) -> None:
+    run(
+        [
+            sys.executable,
+            "-m",
+            "kubernetes_validate",
+            "--strict",
+            "--kubernetes-version",
+            KUBERNETES_VERSION,
+            "--quiet",
+            *map(str, paths),
+        ]
+    )
+
+
+def test_manifests_pass_kubernetes_validate(rendered: Path) -> None:
+    validate(manifests(rendered))
+
+
+def test_kustomizations_reference_files_that_exist(rendered: Path, variant: Variant) -> None:
+    for kustomization in kustomization_files(rendered):
+        spec = load_yaml(kustomization)
+        for resource in spec.get("resources", []):
+            assert (kustomization.parent / resource).exists(), f"{kustomization}: {resource}"
+        for generator in spec.get("configMapGenerator", []):
+            for env_file in generator.get("envs", []):
+                assert (kustomization.parent / env_file).is_file(), f"{kustomization}: {env_file}"
+
+    # Every manifest of the base is a resource, except the example Secret: applying it would
+    # replace the real Secret with its placeholder.
+    listed = set(load_yaml(rendered / BASE / "kustomization.yaml")["resources"])
+    files = {path.name for path in manifests(rendered)}
+    assert listed == files - {"secret.example.yaml"}
+    kinds = {load_yaml(rendered / BASE / name)["kind"] for name in listed}
+    assert kinds == {"Deployment", "Service"} | EXPECTED_KINDS[str(variant.answers["database"])]
+    assert ("secret.example.yaml" in files) == has_secret(rendered)
+    if has_secret(rendered):
+        secret = load_yaml(rendered / BASE / "secret.example.yaml")
+        assert set(secret["stringData"].values()) == {"change-me"}, "placeholders only"
+
+
+def kustomize(rendered: Path, directory: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        skip_or_fail("kubectl is not installed, so the kustomizations cannot be built")
+    output = run([kubectl, "kustomize", str(rendered / directory)])
+    return [document for document in yaml.safe_load_all(output) if document]
+
+
+def test_kustomize_builds_valid_base_and_overlay(
+    rendered: Path, variant: Variant, tmp_path: Path
+) -> None:
+    slug = project_slug(rendered)
+    for directory in (BASE, OVERLAY):
+        documents = kustomize(rendered, directory)
+        built = tmp_path / f"{directory.name}.yaml"
+        built.write_text(yaml.safe_dump_all(documents))
+        validate([built])
+
+        by_kind = {document["kind"]: document for document in documents}
+        config_map = by_kind["ConfigMap"]["metadata"]["name"]
+        assert config_map.startswith(f"{slug}-"), "the generated ConfigMap carries a hash"
+        pod_specs = [by_kind["Deployment"]["spec"]["template"]["spec"]]
+        if "Job" in by_kind:
+            pod_specs.append(by_kind["Job"]["spec"]["template"]["spec"])
+        for pod in pod_specs:
+            for container in pod["containers"] + pod.get("initContainers", []):
+                references = [ref["configMapRef"]["name"] for ref in container["envFrom"][:1]]
+                assert references == [config_map]
+                if directory == OVERLAY:
+                    assert container["image"] == f"registry.example.com/{slug}:0.1.0"
+
+
+def test_deployment_probes_security_and_shutdown_budget(rendered: Path, variant: Variant) -> None:
+    deployment = load_yaml(rendered / BASE / "deployment.yaml")
+    pod = deployment["spec"]["template"]["spec"]
+    app = web_container(deployment)
+    settings = gunicorn_settings(rendered)
+    bind_port = int(settings["bind"][0].rpartition(":")[2])
+
+    assert probe_target(app, "startupProbe") == ("/health/live", bind_port)
+    assert probe_target(app, "livenessProbe") == ("/health/live", bind_port)
+    assert probe_target(app, "readinessProbe") == ("/health/ready", bind_port)
+
+    # The grace period runs from the preStop hook on, so it must cover the pause and gunicorn's.
+    pre_stop = app["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert pod["terminationGracePeriodSeconds"] > int(pre_stop[1]) + settings["graceful_timeout"]
+
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    for container in pod["containers"] + pod.get("initContainers", []):
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"]["drop"] == ["ALL"]
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]  # noqa: S108
+        assert container["resources"]["requests"]
+        assert container["resources"]["limits"]["memory"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
+
+    database = variant.answers["database"]
+    config = config_env(rendered)
+    assert config["ENVIRONMENT"] == "production"
+    assert config["LOG_JSON"] == "true"
+    expected_env_from = [{"configMapRef": {"name": project_slug(rendered)}}]
+    if has_secret(rendered):
+        expected_env_from.append({"secretRef": {"name": project_slug(rendered)}})
+    for container in pod["containers"] + pod.get("initContainers", []):
+        assert container["envFrom"] == expected_env_from
+    if database == "sqlite":
+        # One pod with the volume, migrated by its initContainer before the app starts.
+        assert deployment["spec"]["replicas"] == 1
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        (migrate,) = pod["initContainers"]
+        assert migrate["command"] == MIGRATE
+        assert config["DATABASE_URL"].startswith("sqlite+aiosqlite:////data/")
+        assert {"name": "data", "mountPath": "/data"} in app["volumeMounts"]
+    else:
+        assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns it"
+        assert "initContainers" not in pod
+    if database == "postgresql":
+        job = load_yaml(rendered / BASE / "migrate-job.yaml")
+        (migrate,) = job["spec"]["template"]["spec"]["containers"]
+        assert migrate["command"] == MIGRATE
+        assert migrate["image"] == app["image"]
+        assert migrate["envFrom"] == app["envFrom"]
+        # The Job's pod must not be selected by the Service or counted by the budget.
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        job_labels = job["spec"]["template"]["metadata"]["labels"]
+        assert not selector.items() <= job_labels.items()
+
+
+# --- compose ----------------------------------------------------------------------------------
+
+
+def test_compose_matches_the_answers(rendered: Path, variant: Variant) -> None:
+    compose = load_yaml(rendered / "compose.yaml")
+    services = compose["services"]
+    database = str(variant.answers["database"])
+    assert set(services) == EXPECTED_SERVICES[database]
+
+    app = services["app"]
+    assert app["build"] == "."
+    assert app["env_file"] == [{"path": ".env", "required": False}]
+    assert "/health/live" in " ".join(app["healthcheck"]["test"])
+    assert app["ports"] == ["127.0.0.1:8000:8000"]
+    grace = int(app["stop_grace_period"].removesuffix("s"))
+    assert grace > gunicorn_settings(rendered)["graceful_timeout"]
+    if database == "none":
+        assert "depends_on" not in app
+        assert "volumes" not in compose
+        return
+
+    migrate = services["migrate"]
+    assert migrate["command"] == MIGRATE
+    assert migrate["build"] == "."
+    assert migrate["env_file"] == app["env_file"]
+    assert app["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert migrate["environment"]["DATABASE_URL"] == app["environment"]["DATABASE_URL"]
+    url = app["environment"]["DATABASE_URL"]
+    if database == "postgresql":
+        postgres = services["postgres"]
+        assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+        for service in (app, migrate):
+            assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        assert url.startswith("postgresql+asyncpg://")
+        assert url.endswith(f"@postgres:5432/{postgres['environment']['POSTGRES_DB']}")
+        volume = postgres["volumes"][0].partition(":")[0]
+    else:
+        assert url.startswith("sqlite+aiosqlite:////data/")
+        assert app["volumes"] == migrate["volumes"] == ["data:/data"]
+        volume = "data"
+    assert volume in compose["volumes"], "the data lives on a named volume"
+
+
+# --- the service, started as the image starts it (matrix) ------------------------------------
+
+
+# asyncpg is the postgresql variant's driver, so the shared environment always has it.
+ADMIN_SCRIPT = """\
+import asyncio, sys, asyncpg
+async def main():
+    connection = await asyncpg.connect(sys.argv[1])
+    try:
+        for statement in sys.argv[2:]:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+asyncio.run(main())
+"""
+
+
+def postgres_admin(python: str, *statements: str) -> None:
+    run([python, "-c", ADMIN_SCRIPT, ADMIN_URL, *statements])
+
+
+@dataclass
+class Database:
+    """The database a started service uses: its environment, and how to take it away."""
+
+    env: dict[str, str]
+    name: str | None = None
+    path: Path | None = None
+
+    def make_unavailable(self, python: str) -> None:
+        if self.name is not None:
+            # The shared server keeps running for the other tests: only this database goes away.
+            postgres_admin(
+                python,
+                f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false',
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "  # noqa: S608 - our name
+                f"WHERE datname = '{self.name}' AND pid <> pg_backend_pid()",
+            )
+        elif self.path is not None:
+            # The tests run as root, which ignores permissions, and an open file outlives its
+            # name: the file is overwritten where it is, as a failed disk would leave it.
+            self.path.write_bytes(b"\0" * self.path.stat().st_size)
+
+
+@contextmanager
+def service_database(
+    variant: Variant, project: Path, python: str, tmp_path: Path
+) -> Iterator[Database]:
+    """A fresh database for the variant, migrated as the Job or initContainer does."""
+    answer = variant.answers["database"]
+    if answer == "none":
+        yield Database(env=deployed_env(project, {}))
+        return
+    if answer == "sqlite":
+        path = tmp_path / "data" / "service.db"
+        path.parent.mkdir()
+        url = f"sqlite+aiosqlite:///{path}"
+        database = Database(env=deployed_env(project, {"DATABASE_URL": url}), path=path)
+    else:
+        require_server("127.0.0.1", 5432, "PostgreSQL")
+        name = f"deploy_{uuid.uuid4().hex[:12]}"
+        postgres_admin(python, f'CREATE DATABASE "{name}"')
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        database = Database(env=deployed_env(project, {"DATABASE_URL": url}), name=name)
+    try:
+        run([python, "-m", *MIGRATE], cwd=project, env=database.env)
+        yield database
+    finally:
+        if database.name is not None:
+            postgres_admin(python, f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+
+
+def deployed_env(project: Path, database_env: Mapping[str, str]) -> dict[str, str]:
+    """A pod's environment: the ConfigMap's config.env and a value for each key of the Secret.
+
+    The values are this run's: the database made for the test, a fresh JWT secret. A key the
+    Secret gains that this test cannot fill fails the test, as it would fail the pod.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env |= config_env(project)
+    values = {"JWT_SECRET": secrets.token_urlsafe(48), **database_env}
+    secret = project / BASE / "secret.example.yaml"
+    for key in load_yaml(secret)["stringData"] if secret.exists() else []:
+        if key not in values:
+            pytest.fail(f"the Secret holds {key}, which the test has no value for", pytrace=False)
+        env[key] = values[key]
+    return env | dict(database_env)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def serving(
+    project: Path,
+    python: str,
+    env: Mapping[str, str],
+    log: Path,
+    app: str | None = None,
+) -> Iterator[Service]:
+    """The service started by the Dockerfile's CMD, gunicorn taken from python's environment.
+
+    app replaces the CMD's application (a test-only wrapper). Stopped with SIGTERM at the end.
+    """
+    command = dockerfile_cmd(project)
+    command[0] = str(Path(python).parent / command[0])
+    if app is not None:
+        command[-1] = app
+    port = free_port()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command,
+            cwd=project,
+            env={**env, "BIND": f"127.0.0.1:{port}"},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    service = Service(process, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                get(f"{service.url}/health/live", timeout=2)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the service never answered:\n{service.output()}", pytrace=False)
+                time.sleep(0.1)
+        yield service
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def feature_variants() -> list[Variant]:
+    return [variant for variant in selected_variants() if variant.run_suite]
+
+
+def deployment_probes(project: Path) -> dict[str, str]:
+    app = web_container(load_yaml(project / BASE / "deployment.yaml"))
+    return {
+        probe: probe_target(app, probe)[0]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("variant", feature_variants(), ids=lambda variant: variant.id)
+def test_probes_answer_as_deployed(
+    variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
+) -> None:
+    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    with (
+        service_database(variant, project, matrix_python, tmp_path) as database,
+        serving(project, matrix_python, database.env, tmp_path / "log") as service,
+    ):
+        for probe, path in deployment_probes(project).items():
+            status, body = get(service.url + path)
+            assert status == 200, f"{probe} {path} answered {status}: {body}"
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("variant", feature_variants(), ids=lambda variant: variant.id)
+def test_readiness_follows_the_database(
+    variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
+) -> None:
+    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    probes = deployment_probes(project)
+    live, ready = probes["livenessProbe"], probes["readinessProbe"]
+    with (
+        service_database(variant, project, matrix_python, tmp_path) as database,
+        serving(project, matrix_python, database.env, tmp_path / "log") as service,
+    ):
+        status, body = get(service.url + ready)
+        if status != 200:
+            pytest.fail(f"{ready} answered {status} before the database went away: {body}")
+        database.make_unavailable(matrix_python)
+
+        status, body = get(service.url + ready)
+        if variant.answers["database"] == "none":
+            assert status == 200, f"with no database {ready} answered {status}: {body}"
+        else:
+            assert status == 503, f"{ready} answered {status} without its database: {body}"
+            problem = json.loads(body)
+            assert problem["checks"]["database"]["status"] == "failing"
+        status, body = get(service.url + live)
+        assert status == 200, f"{live} answered {status} while the database was away: {body}"
+
+
+SLOW_APP = '''\
+"""The service with one slow route, to hold requests in flight during a shutdown."""
+
+import asyncio
+
+from fastapi import FastAPI
+
+from app.main import create_app
+
+
+def build() -> FastAPI:
+    app = create_app()
+
+    @app.get("/test/slow")
+    async def slow() -> dict[str, str]:
+        await asyncio.sleep(2)
+        return {"status": "finished"}
+
+    return app
+'''
+
+
+def shutdown_variants() -> list[Variant]:
+    """One variant is enough, and the one without a database needs no server."""
+    variants = sorted(feature_variants(), key=lambda variant: variant.answers["database"] != "none")
+    return variants[:1]
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("variant", shutdown_variants(), ids=lambda variant: variant.id)
+def test_sigterm_lets_in_flight_requests_finish(
+    variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
+) -> None:
+    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    wrapper = tmp_path / "wrapper"
+    wrapper.mkdir()
+    (wrapper / "slowapp.py").write_text(SLOW_APP)
+    graceful_timeout = gunicorn_settings(project)["graceful_timeout"]
+    statuses: list[int] = []
+
+    with service_database(variant, project, matrix_python, tmp_path) as database:
+        env = database.env | {"PYTHONPATH": str(wrapper)}
+        with serving(
+            project, matrix_python, env, tmp_path / "log", app="slowapp:build()"
+        ) as service:
+
+            def slow_request() -> None:
+                statuses.append(get(f"{service.url}/test/slow")[0])
+
+            clients = [threading.Thread(target=slow_request) for _ in range(5)]
+            for client in clients:
+                client.start()
+            time.sleep(0.5)
+            service.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            for client in clients:
+                client.join(timeout=graceful_timeout + 5)
+            returncode = service.process.wait(timeout=graceful_timeout + 5)
+            stopped_after = time.monotonic() - signalled
+
+    assert statuses == [200] * 5, f"in-flight requests got {statuses}:\n{service.output()}"
+    assert returncode == 0, f"gunicorn exited {returncode}:\n{service.output()}"
+    assert stopped_after < graceful_timeout, f"gunicorn took {stopped_after:.1f} s to stop"
+    assert re.search(r'"event": "shutdown"', service.output()), "the lifespan did not close"

@@ -1,7 +1,7 @@
 """Create the first superuser from FIRST_SUPERUSER_EMAIL and FIRST_SUPERUSER_PASSWORD.
 
-Idempotent: run it on every deploy. An existing user with that e-mail is made an active
-superuser and keeps its password.
+Idempotent, so it is safe to run on every deploy: an existing user with that e-mail is made an
+active superuser and keeps its password.
 
     python -m app.commands.create_superuser
 """

@@ -244,3 +244,57 @@ def test_update_from_the_latest_release_to_the_working_tree(
         run_suite(service, matrix_python)
     finally:
         git(ROOT, "worktree", "remove", "--force", str(template))
+
+
+MIGRATION = """
+_migrations:
+  - version: "1.1.0"
+    when: "{{ _stage == 'before' }}"
+    command:
+      - "{{ _copier_python }}"
+      - "{{ _copier_conf.src_path }}/migrations/rename_answer.py"
+      - value
+      - database
+      - postgres
+      - postgresql
+"""
+
+
+def spell_postgresql_as_postgres(template: Path) -> None:
+    """Turn the template into an older one in which the answer was spelled `postgres`."""
+    for path in [template / "copier.yml", *(template / "template").rglob("*.jinja")]:
+        text = path.read_text()
+        path.write_text(
+            text.replace("'postgresql'", "'postgres'").replace(": postgresql\n", ": postgres\n")
+        )
+    config = (template / "copier.yml").read_text()
+    assert "default: postgres\n" in config
+    assert "(asyncpg): postgres\n" in config
+
+
+def test_a_renamed_answer_value_is_migrated_on_update(tmp_path: Path) -> None:
+    template = tmp_path / "template"
+    snapshot_template(template)
+    spell_postgresql_as_postgres(template)
+    git(template, "init", "-q", "-b", "main")
+    commit_all(template, "answers spelled postgres", "1.0.0")
+    service = new_service(template, tmp_path / "service", "1.0.0", database="postgres")
+    assert answers_of(service)["database"] == "postgres"
+    assert "asyncpg" in (service / "pyproject.toml").read_text()
+
+    # The next release spells it `postgresql` and carries a migration for services made before.
+    shutil.rmtree(template / "template")
+    snapshot_template(template)
+    config = template / "copier.yml"
+    config.write_text(config.read_text().replace("_migrations: []\n", MIGRATION))
+    commit_all(template, "spell it postgresql", "1.1.0")
+
+    # Migrations run commands, so the update that crosses one needs --trust (unsafe=True).
+    with pytest.raises(Exception, match="unsafe"):
+        update(service, "1.1.0")
+    run_update(service, defaults=True, overwrite=True, vcs_ref="1.1.0", quiet=True, unsafe=True)
+
+    assert answers_of(service)["database"] == "postgresql"
+    assert answers_of(service)["_commit"] == "1.1.0"
+    assert conflicted_files(service) == []
+    assert "asyncpg" in (service / "pyproject.toml").read_text()

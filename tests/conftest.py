@@ -11,6 +11,7 @@ from typing import NoReturn
 import pytest
 
 from tests import rendering
+from tests.matrix import Variant, selected_variants
 
 Render = Callable[[Mapping[str, object], Path], Path]
 
@@ -49,6 +50,21 @@ def matrix_python() -> str:
 def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The working tree as it is on disk, without .git, for copier to render from."""
     return rendering.snapshot_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="module", params=selected_variants(), ids=lambda variant: variant.id)
+def variant(request: pytest.FixtureRequest) -> Variant:
+    """Each selected variant in turn, for a module's tests of its rendered files."""
+    chosen: Variant = request.param
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def rendered(
+    template_snapshot: Path, variant: Variant, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The variant rendered once for all of a module's checks."""
+    return rendering.render(template_snapshot, variant.answers, tmp_path_factory.mktemp("service"))
 
 
 @pytest.fixture

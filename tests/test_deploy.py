@@ -73,20 +73,6 @@ EXPECTED_SERVICES = {
 # --- the rendered files ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=selected_variants(), ids=lambda variant: variant.id)
-def variant(request: pytest.FixtureRequest) -> Variant:
-    chosen: Variant = request.param
-    return chosen
-
-
-@pytest.fixture(scope="module")
-def rendered(
-    template_snapshot: Path, variant: Variant, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The variant rendered once for all the static checks below."""
-    return render(template_snapshot, variant.answers, tmp_path_factory.mktemp("service"))
-
-
 def dockerfile_cmd(project: Path) -> list[str]:
     """The exec-form CMD of the Dockerfile's final stage."""
     commands = [

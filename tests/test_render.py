@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.matrix import Variant, selected_variants
-from tests.rendering import render
+from tests.matrix import Variant
 
 # GitHub Actions expressions (`${{ github.ref }}`) are the one legitimate use of the delimiters.
 ACTIONS_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
@@ -51,20 +50,6 @@ def whitespace_problems(text: str) -> list[str]:
         if blank_run == 3:
             found.append(f"{number}: three blank lines in a row")
     return found
-
-
-@pytest.fixture(scope="module", params=selected_variants(), ids=lambda variant: variant.id)
-def variant(request: pytest.FixtureRequest) -> Variant:
-    chosen: Variant = request.param
-    return chosen
-
-
-@pytest.fixture(scope="module")
-def rendered(
-    template_snapshot: Path, variant: Variant, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The variant rendered once for all the checks below."""
-    return render(template_snapshot, variant.answers, tmp_path_factory.mktemp("service"))
 
 
 def test_renders_clean_files(rendered: Path, variant: Variant) -> None:

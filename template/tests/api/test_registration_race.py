@@ -3,12 +3,9 @@
 import asyncio
 
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import delete
 
-from app.db.models import User
-from app.db.session import create_engine, create_session_factory
 from app.main import create_app
-from tests.conftest import PASSWORD, SettingsFactory
+from tests.conftest import PASSWORD, SettingsFactory, delete_committed_user
 
 EMAIL = "race@example.com"
 CONTENDERS = 8
@@ -35,8 +32,4 @@ async def test_concurrent_registrations_of_one_email(
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [201] + [409] * (CONTENDERS - 1)
     finally:
-        engine = create_engine(settings)
-        async with create_session_factory(engine)() as session:
-            await session.execute(delete(User).where(User.email == EMAIL))
-            await session.commit()
-        await engine.dispose()
+        await delete_committed_user(settings, EMAIL)

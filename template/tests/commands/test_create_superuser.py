@@ -1,11 +1,11 @@
 """The first-superuser command is idempotent."""
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from app.commands.create_superuser import ensure_superuser
 from app.db.models import User
 from app.db.session import create_engine, create_session_factory
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, delete_committed_user
 
 EMAIL = "root@example.com"
 
@@ -24,9 +24,4 @@ async def test_it_creates_once_then_leaves_the_user_alone(
         assert len(users) == 1
         assert users[0].is_superuser
     finally:
-        # It committed for real, outside the per-test transaction: leave no trace for others.
-        engine = create_engine(settings)
-        async with create_session_factory(engine)() as session:
-            await session.execute(delete(User).where(User.email == EMAIL))
-            await session.commit()
-        await engine.dispose()
+        await delete_committed_user(settings, EMAIL)

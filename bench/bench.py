@@ -1,5 +1,9 @@
 """Benchmark of the template: render time, matrix wall time and the rendered service's throughput.
 
+The rendered service is measured twice: `/health/live` against bare FastAPI (the cost of the
+service's own layers), and an authenticated database read, `GET /api/v1/users/me`, on a fresh
+database of the local PostgreSQL, at 64 and 256 connections, plus the login rate.
+
 Run it as `nox -s bench [-- options]`, or as `python bench/bench.py [options]` from the repo root in
 an environment holding copier and the rendered service's dependencies. It prints a report and
 writes bench/results/latest.json. A missed target is reported, not enforced: the exit code is 1 only
@@ -14,6 +18,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import socket
 import statistics
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -49,11 +55,16 @@ CONNECTIONS = 64
 STARTUP_TIMEOUT_S = 30
 LIVE_PATH = "/health/live"
 
-# The service as production runs it. Production refuses the default DATABASE_URL; liveness never
-# touches the database, so the URL only has to be acceptable, not reachable.
+# The local PostgreSQL (trust authentication): the authenticated read runs on a database of its
+# own there, created for the run and dropped after it.
+DATABASE_SERVER = "postgres@127.0.0.1:5432"
+
+# The service as production runs it. Production refuses the default DATABASE_URL and JWT_SECRET.
+# Liveness never touches the database, so there the URL only has to be acceptable, not reachable.
 SERVICE_ENV = {
     "ENVIRONMENT": "production",
-    "DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+    "DATABASE_URL": f"postgresql+asyncpg://{DATABASE_SERVER}/postgres",
+    "JWT_SECRET": secrets.token_urlsafe(64),
     "LOG_JSON": "true",
 }
 
@@ -73,23 +84,39 @@ SERVER_CORE = 0
 LOAD_CORE = 1
 
 
-class ServerStartError(RuntimeError):
+class SetupError(RuntimeError):
+    """Something a measurement needs could not be set up; carries the output that says why."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class ServerStartError(SetupError):
     """A server under test exited or never answered 200; carries what it wrote to stderr."""
 
     def __init__(self, name: str, reason: str, output: str) -> None:
-        super().__init__(f"the {name} server {reason}")
-        self.output = output
+        super().__init__(f"the {name} server {reason}", output)
 
 
 @dataclass
 class LoadRun:
-    """One load-generator run against one server."""
+    """One load-generator run against one server.
+
+    `errors` counts every failed request; `timeouts` and `non_2xx` are the parts of it that wrk
+    reports separately (a timed-out request is also missing from wrk's latency percentiles).
+    """
 
     requests_per_s: float
     p50_ms: float
     p99_ms: float
     requests: int
     errors: int
+    timeouts: int = 0
+    non_2xx: int = 0
+    # The server's own CPU time per answered request: a figure the other tenants of the machine
+    # disturb far less than req/s, so it shows what a code change saves.
+    server_cpu_ms: float | None = None
 
 
 LoadGenerator = Callable[[str, int], LoadRun]
@@ -293,9 +320,30 @@ def stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running server: its liveness URL and its process."""
+
+    url: str
+    pid: int
+
+    @property
+    def base(self) -> str:
+        return self.url.removesuffix(LIVE_PATH)
+
+    def cpu_seconds(self) -> float | None:
+        """User plus system CPU time the process has used so far, where /proc tells it."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (name)": state is fields[0]
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def serve(name: str, app: list[str], cwd: Path, env: dict[str, str]) -> Iterator[str]:
-    """Run one uvicorn worker for `app` on a free port, pinned to SERVER_CORE; yield its URL."""
+def serve(name: str, app: list[str], cwd: Path, env: dict[str, str]) -> Iterator[Server]:
+    """Run one uvicorn worker for `app` on a free port, pinned to SERVER_CORE; yield it."""
     port = free_port()
     command = [
         *pinned(SERVER_CORE),
@@ -319,7 +367,7 @@ def serve(name: str, app: list[str], cwd: Path, env: dict[str, str]) -> Iterator
     try:
         url = f"http://127.0.0.1:{port}{LIVE_PATH}"
         wait_until_live(name, url, server, log)
-        yield url
+        yield Server(url, server.pid)  # taskset execs the server, so the pid is uvicorn's
     finally:
         stop(server)
 
@@ -355,27 +403,51 @@ def parse_wrk(output: str) -> LoadRun:
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
-    errors = int(bad_status.group(1)) if bad_status else 0
-    if socket_errors:
-        errors += sum(int(n) for n in socket_errors.groups())
+    non_2xx = int(bad_status.group(1)) if bad_status else 0
+    socket_counts = [int(n) for n in socket_errors.groups()] if socket_errors else [0, 0, 0, 0]
     return LoadRun(
         requests_per_s=float(find(r"Requests/sec:\s+([\d.]+)").group(1)),
         p50_ms=_milliseconds(*p50.groups()),
         p99_ms=_milliseconds(*p99.groups()),
         requests=int(find(r"(\d+) requests in").group(1)),
-        errors=errors,
+        errors=non_2xx + sum(socket_counts),
+        timeouts=socket_counts[3],
+        non_2xx=non_2xx,
     )
+
+
+def run_wrk(
+    wrk: str,
+    url: str,
+    seconds: int,
+    connections: int,
+    *,
+    headers: tuple[str, ...] = (),
+    script: Path | None = None,
+    timeout_s: int = 2,
+) -> LoadRun:
+    """One `wrk -t1 --latency` run pinned to LOAD_CORE; a request slower than timeout_s is lost."""
+    command = [*pinned(LOAD_CORE), wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    command += ["--timeout", f"{timeout_s}s"]
+    for header in headers:
+        command += ["-H", header]
+    if script is not None:
+        command += ["-s", str(script)]
+    result = subprocess.run(
+        [*command, url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + timeout_s + 30,
+        check=True,
+    )
+    return parse_wrk(result.stdout)
 
 
 def wrk_load(wrk: str) -> LoadGenerator:
     """Load with `wrk -t1 -c64 --latency`, pinned to LOAD_CORE."""
 
     def load(url: str, seconds: int) -> LoadRun:
-        command = [*pinned(LOAD_CORE), wrk, "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
-        result = subprocess.run(
-            [*command, url], capture_output=True, text=True, timeout=seconds + 30, check=True
-        )
-        return parse_wrk(result.stdout)
+        return run_wrk(wrk, url, seconds, CONNECTIONS)
 
     return load
 
@@ -435,13 +507,19 @@ def python_load(url: str, seconds: int) -> LoadRun:
         os.sched_setaffinity(0, previous)
 
 
+def bare_app_dir(work: Path) -> Path:
+    """The directory holding BARE_APP as bare_app.py, written on first use."""
+    bare_dir = work / "bare"
+    bare_dir.mkdir(exist_ok=True)
+    (bare_dir / "bare_app.py").write_text(BARE_APP)
+    return bare_dir
+
+
 def measure_http(snapshot: Path, work: Path, seconds: int, rounds: int) -> dict[str, Any]:
     """Alternate bare FastAPI and the rendered service under the same load, `rounds` times each."""
     service_dir = work / "service"
     run_copy(str(snapshot), service_dir, defaults=True, quiet=True, unsafe=False)
-    bare_dir = work / "bare"
-    bare_dir.mkdir()
-    (bare_dir / "bare_app.py").write_text(BARE_APP)
+    bare_dir = bare_app_dir(work)
 
     wrk = wrk_available()
     load = wrk_load(wrk) if wrk else python_load
@@ -453,10 +531,10 @@ def measure_http(snapshot: Path, work: Path, seconds: int, rounds: int) -> dict[
     runs: dict[str, list[LoadRun]] = {"bare": [], "service": []}
     with ExitStack() as servers:
         urls = {
-            "bare": servers.enter_context(serve("bare", ["bare_app:app"], bare_dir, env)),
+            "bare": servers.enter_context(serve("bare", ["bare_app:app"], bare_dir, env)).url,
             "service": servers.enter_context(
                 serve("service", ["--factory", "app.main:create_app"], service_dir, env)
-            ),
+            ).url,
         }
         for url in urls.values():
             load(url, WARMUP_S)
@@ -481,13 +559,21 @@ def measure_http(snapshot: Path, work: Path, seconds: int, rounds: int) -> dict[
 
 
 def _median_run(runs: list[LoadRun]) -> dict[str, Any]:
-    """Median over the rounds of each figure, and the total of errors."""
+    """Median over the rounds of each figure, and the totals of errors."""
     return {
         "requests_per_s": round(statistics.median(run.requests_per_s for run in runs), 1),
         "p50_ms": round(statistics.median(run.p50_ms for run in runs), 2),
         "p99_ms": round(statistics.median(run.p99_ms for run in runs), 2),
         "errors": sum(run.errors for run in runs),
+        "timeouts": sum(run.timeouts for run in runs),
+        "non_2xx": sum(run.non_2xx for run in runs),
+        "server_cpu_ms": _median_or_none([run.server_cpu_ms for run in runs]),
     }
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return round(statistics.median(known), 3) if known else None
 
 
 def report_http(http: dict[str, Any] | None) -> None:
@@ -512,12 +598,378 @@ def report_http(http: dict[str, Any] | None) -> None:
     )
 
 
+# --- 4. Authenticated database read -----------------------------------------------------------
+
+AUTH_RATIO_TARGET = 0.15
+AUTH_P99_TARGET_MS = 100.0
+# At 256 connections no request may starve: every one answered 2xx within a second.
+FAIR_P99_TARGET_MS = 1000.0
+AUTH_CONNECTIONS = (64, 256)
+CLIENT_TIMEOUT_S = 2
+ME_PATH = "/api/v1/users/me"
+REGISTER_PATH = "/api/v1/auth/register"
+LOGIN_PATH = "/api/v1/auth/login"
+LOGIN_CONNECTIONS = 4
+# Argon2 is slow on purpose and runs on the server's one core, so 4 logins queue behind each
+# other; a login that takes seconds is the figure being measured, not a lost request.
+LOGIN_TIMEOUT_S = 30
+# A run with candidates outlives the default 15-minute access token; the lifetime is one claim
+# compared per request, so a longer one costs nothing.
+AUTH_ENV = {"ACCESS_TOKEN_MINUTES": str(24 * 60)}
+# What the report states about each service's configuration, read from its own settings.
+REPORTED_SETTINGS = (
+    "database_pool_size",
+    "database_max_overflow",
+    "database_pool_timeout",
+    "argon2_time_cost",
+    "argon2_memory_cost",
+    "argon2_parallelism",
+)
+SETTINGS_PROBE = (
+    "import json, sys\n"
+    "from app.core.config import get_settings\n"
+    "settings = get_settings()\n"
+    "print(json.dumps({name: getattr(settings, name, None) for name in sys.argv[1:]}))\n"
+)
+LOGIN_SCRIPT = """\
+wrk.method = "POST"
+wrk.body = [[{body}]]
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    name: str
+    url: str
+    server_version: str
+    free_connections: int  # what max_connections leaves when the run starts
+
+
+async def _admin(*statements: str) -> tuple[str, int]:
+    """Run statements on the server's `postgres` database; return its version and free slots."""
+    # The rendered service's driver: present wherever the service can run, and untyped.
+    import asyncpg  # type: ignore[import-untyped]
+
+    connection = await asyncpg.connect(f"postgresql://{DATABASE_SERVER}/postgres", timeout=10)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+        version = str(await connection.fetchval("SHOW server_version"))
+        free = await connection.fetchval(
+            "SELECT current_setting('max_connections')::int"
+            " - current_setting('superuser_reserved_connections')::int"
+            " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+        )
+        return version.split()[0], int(free)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def bench_database() -> Iterator[BenchDatabase]:
+    """A fresh database on the local PostgreSQL for this run, dropped at the end in any case."""
+    name = f"bench_{secrets.token_hex(6)}"
+    try:
+        version, free = asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # refused, authentication, missing driver: all mean "no database"
+        message = f"could not create a database on {DATABASE_SERVER}"
+        raise SetupError(message, repr(error)) from error
+    try:
+        yield BenchDatabase(name, f"postgresql+asyncpg://{DATABASE_SERVER}/{name}", version, free)
+    finally:
+        # FORCE ends the connections a server that would not stop may still hold.
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def migrate(service_dir: Path, env: dict[str, str]) -> None:
+    """`alembic upgrade head` in the rendered service, as its deployment's migrate job does."""
+    command = [sys.executable, "-m", "alembic", "upgrade", "head"]
+    result = subprocess.run(
+        command, cwd=service_dir, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if result.returncode != 0:
+        raise SetupError("migrating the bench database failed", result.stdout + result.stderr)
+
+
+def check_connections(settings: dict[str, dict[str, Any]], database: BenchDatabase) -> None:
+    """Refuse to start more pools than PostgreSQL has connections for.
+
+    Every service's pool can grow to pool size + overflow while the others hold theirs idle; past
+    max_connections the database refuses new ones and the service answers 500s, which would be
+    measured as the service's fault.
+    """
+    wanted = {
+        name: values["database_pool_size"] + values["database_max_overflow"]
+        for name, values in settings.items()
+    }
+    if sum(wanted.values()) > database.free_connections:
+        pools = ", ".join(f"{name} {count}" for name, count in wanted.items())
+        raise SetupError(
+            f"the pools need {sum(wanted.values())} connections, PostgreSQL has "
+            f"{database.free_connections} free",
+            f"pool size + overflow per service: {pools}; measure fewer candidates per run",
+        )
+
+
+def service_settings(service_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """REPORTED_SETTINGS as the service resolves them from env (and its .env, if it has one)."""
+    result = subprocess.run(
+        [sys.executable, "-c", SETTINGS_PROBE, *REPORTED_SETTINGS],
+        cwd=service_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SetupError(f"could not read the settings of {service_dir}", result.stderr)
+    settings: dict[str, Any] = json.loads(result.stdout)
+    return settings
+
+
+def post_json(url: str, body: dict[str, str]) -> tuple[int, Any]:
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def sign_in(base: str, credentials: dict[str, str]) -> str:
+    """Register the bench user and log in; return the access token."""
+    status, answer = post_json(base + REGISTER_PATH, credentials)
+    if status != 201:
+        raise SetupError(f"register answered {status}, not 201", str(answer))
+    status, answer = post_json(base + LOGIN_PATH, credentials)
+    if status != 200:
+        raise SetupError(f"login answered {status}, not 200", str(answer))
+    token: str = answer["access_token"]
+    return token
+
+
+def measure_auth(
+    snapshot: Path, work: Path, seconds: int, rounds: int, candidates: dict[str, Path]
+) -> dict[str, Any]:
+    """Load `GET /api/v1/users/me` on the rendered service, and on candidate copies of it.
+
+    Every server runs at once (one uvicorn worker each, pinned to SERVER_CORE) on one fresh,
+    migrated database; each round loads bare FastAPI's /health/live at 64 connections, then
+    users/me on each service at 64 and then at 256, so slow drift hits them all alike. The login
+    rate is measured last, on the rendered service.
+    """
+    wrk = wrk_available()
+    if wrk is None:
+        return {"skipped": "wrk could not be had; this load needs headers and a POST body"}
+    service_dir = work / "auth-service"
+    run_copy(str(snapshot), service_dir, defaults=True, quiet=True, unsafe=False)
+    services = {"rendered": service_dir, **candidates}
+    credentials = {"email": "bench@example.com", "password": secrets.token_urlsafe(16)}
+
+    with bench_database() as database, ExitStack() as servers:
+        env = {**os.environ, **SERVICE_ENV, **AUTH_ENV, "DATABASE_URL": database.url}
+        migrate(service_dir, env)
+        settings = {name: service_settings(path, env) for name, path in services.items()}
+        check_connections(settings, database)
+
+        bare_app = serve("auth-bare", ["bare_app:app"], bare_app_dir(work), env)
+        bare_server = servers.enter_context(bare_app)
+        running = {
+            name: servers.enter_context(
+                serve(f"auth-{name}", ["--factory", "app.main:create_app"], path, env)
+            )
+            for name, path in services.items()
+        }
+        bearer = (f"Authorization: Bearer {sign_in(running['rendered'].base, credentials)}",)
+
+        def load_me(name: str, connections: int, duration: int) -> LoadRun:
+            server = running[name]
+            return with_server_cpu(
+                server,
+                lambda: run_wrk(wrk, server.base + ME_PATH, duration, connections, headers=bearer),
+            )
+
+        def load_live() -> LoadRun:
+            live = bare_server.url
+            return with_server_cpu(bare_server, lambda: run_wrk(wrk, live, seconds, CONNECTIONS))
+
+        run_wrk(wrk, bare_server.url, WARMUP_S, CONNECTIONS)
+        for connections in AUTH_CONNECTIONS:
+            for name in services:
+                load_me(name, connections, WARMUP_S)
+        bare_runs: list[LoadRun] = []
+        me_runs: dict[str, dict[int, list[LoadRun]]] = {
+            name: {connections: [] for connections in AUTH_CONNECTIONS} for name in services
+        }
+        for _ in range(rounds):
+            bare_runs.append(load_live())
+            for connections in AUTH_CONNECTIONS:
+                for name in services:
+                    me_runs[name][connections].append(load_me(name, connections, seconds))
+
+        login = measure_login(wrk, running["rendered"].base, credentials, work, seconds)
+
+    bare = _median_run(bare_runs)
+    figures = {
+        name: _auth_figures(me_runs[name], bare["requests_per_s"], settings[name], path)
+        for name, path in services.items()
+    }
+    argon2 = {key: value for key, value in settings["rendered"].items() if "argon2" in key}
+    return {
+        "load_generator": f"wrk -t1 --timeout {CLIENT_TIMEOUT_S}s",
+        "pinned": bool(pinned(SERVER_CORE)),
+        "seconds_per_run": seconds,
+        "rounds": rounds,
+        "database": {"name": database.name, "server_version": database.server_version},
+        "bare": bare,
+        "bare_runs": [asdict(run) for run in bare_runs],
+        "services": figures,
+        "login": {**login, "argon2": argon2},
+        "pass": figures["rendered"]["pass"],
+    }
+
+
+def _auth_figures(
+    runs: dict[int, list[LoadRun]], bare_rps: float, settings: dict[str, Any], path: Path
+) -> dict[str, Any]:
+    """One service's medians at each load and its verdict on each target."""
+    low, high = (_median_run(runs[connections]) for connections in AUTH_CONNECTIONS)
+    ratio = low["requests_per_s"] / bare_rps
+    checks = {
+        "ratio": (round(ratio, 3), ratio >= AUTH_RATIO_TARGET),
+        "p99_ms_at_64": (low["p99_ms"], low["p99_ms"] <= AUTH_P99_TARGET_MS),
+        "p99_ms_at_256": (high["p99_ms"], high["p99_ms"] <= FAIR_P99_TARGET_MS),
+        "timeouts_at_256": (high["timeouts"], high["timeouts"] == 0),
+        # Stricter than "no 5xx": wrk does not tell 5xx from 4xx, and a 401 (a token that went
+        # bad) would make every figure meaningless.
+        "non_2xx": (low["non_2xx"] + high["non_2xx"], low["non_2xx"] + high["non_2xx"] == 0),
+    }
+    return {
+        "path": str(path),
+        "settings": settings,
+        "at_64": low,
+        "at_256": high,
+        "runs": {str(c): [asdict(run) for run in runs[c]] for c in AUTH_CONNECTIONS},
+        "checks": {name: {"value": value, "pass": ok} for name, (value, ok) in checks.items()},
+        "pass": all(ok for _, ok in checks.values()),
+    }
+
+
+def with_server_cpu(server: Server, load: Callable[[], LoadRun]) -> LoadRun:
+    """Run load and add the server's CPU milliseconds per request it answered meanwhile."""
+    before = server.cpu_seconds()
+    run = load()
+    after = server.cpu_seconds()
+    if before is not None and after is not None and run.requests:
+        run.server_cpu_ms = round((after - before) * 1000 / run.requests, 3)
+    return run
+
+
+def measure_login(
+    wrk: str, base: str, credentials: dict[str, str], work: Path, seconds: int
+) -> dict[str, Any]:
+    """`wrk -s login.lua`: the JSON login, LOGIN_CONNECTIONS at a time, for `seconds`."""
+    script = work / "login.lua"
+    script.write_text(LOGIN_SCRIPT.format(body=json.dumps(credentials)))
+    run = run_wrk(
+        wrk, base + LOGIN_PATH, seconds, LOGIN_CONNECTIONS, script=script, timeout_s=LOGIN_TIMEOUT_S
+    )
+    return {"connections": LOGIN_CONNECTIONS, "seconds": seconds, **asdict(run)}
+
+
+def report_auth(auth: dict[str, Any] | None) -> None:
+    if auth is None:
+        print(f"GET {ME_PATH}: skipped (--skip-auth)")
+        return
+    if "skipped" in auth:
+        print(f"GET {ME_PATH}: skipped ({auth['skipped']})")
+        return
+    rendered = auth["services"]["rendered"]
+    pool = rendered["settings"]
+    pinning = "server on core 0, load on core 1" if auth["pinned"] else "not pinned"
+    print(
+        f"GET {ME_PATH} with a bearer token, one uvicorn worker each, {auth['load_generator']}, "
+        f"{auth['rounds']} alternating rounds of {auth['seconds_per_run']} s ({pinning}),\n"
+        f"  PostgreSQL {auth['database']['server_version']} on the same machine (not pinned), "
+        f"pool {pool['database_pool_size']} + {pool['database_max_overflow']} overflow; medians, "
+        f"and the server's CPU time per request:"
+    )
+    rows = [("bare FastAPI /health/live, 64", auth["bare"])]
+    rows += [(f"users/me, {c} connections", rendered[f"at_{c}"]) for c in AUTH_CONNECTIONS]
+    for label, figures in rows:
+        lost = f"   {figures['timeouts']} timeouts" if figures["timeouts"] else ""
+        bad = f"   {figures['non_2xx']} non-2xx" if figures["non_2xx"] else ""
+        print(
+            f"  {label:<30} {figures['requests_per_s']:>7.0f} req/s   "
+            f"p50 {figures['p50_ms']:7.1f} ms   p99 {figures['p99_ms']:7.1f} ms   "
+            f"{_cpu(figures['server_cpu_ms'])}{lost}{bad}"
+        )
+    targets = {
+        "ratio": ("users/me at 64 / bare", f">= {AUTH_RATIO_TARGET:g}", "{:.3f}"),
+        "p99_ms_at_64": ("p99 at 64", f"<= {AUTH_P99_TARGET_MS:g} ms", "{:.1f} ms"),
+        "p99_ms_at_256": ("p99 at 256", f"<= {FAIR_P99_TARGET_MS:g} ms", "{:.1f} ms"),
+        "timeouts_at_256": (f"client timeouts (> {CLIENT_TIMEOUT_S} s) at 256", "0", "{}"),
+        "non_2xx": ("non-2xx answers (so no 5xx)", "0", "{}"),
+    }
+    for key, (label, target, shape) in targets.items():
+        check = rendered["checks"][key]
+        value = shape.format(check["value"])
+        print(f"  {label:<30} {value:>10}   target {target:<10} {verdict(check['pass'])}")
+    if len(auth["services"]) > 1:
+        report_candidates(auth["services"])
+    login = auth["login"]
+    argon2 = login["argon2"]
+    lost = f"   {login['errors']} errors" if login["errors"] else ""
+    print(
+        f"Login, POST {LOGIN_PATH} (JSON), Argon2 t={argon2['argon2_time_cost']} "
+        f"m={argon2['argon2_memory_cost']} KiB p={argon2['argon2_parallelism']}, "
+        f"{login['connections']} connections, {login['seconds']} s:\n"
+        f"  {login['requests_per_s']:.1f} logins/s   p50 {login['p50_ms']:.0f} ms   "
+        f"p99 {login['p99_ms']:.0f} ms{lost}   (no target: for capacity planning)"
+    )
+
+
+def _cpu(milliseconds: float | None) -> str:
+    return f"{milliseconds:5.2f} ms CPU" if milliseconds is not None else "CPU unknown"
+
+
+def report_candidates(services: dict[str, dict[str, Any]]) -> None:
+    """The `--auth-candidate` copies next to the rendered service, all from the same run."""
+    base = services["rendered"]["at_64"]
+    print("  candidates, same run (change = req/s at 64 against rendered):")
+    print(
+        f"    {'':<20} {'req/s@64':>8} {'change':>7} {'CPU ms':>7} {'p50@64':>8} {'p99@64':>8}"
+        f" {'req/s@256':>9} {'p99@256':>8} {'timeouts':>8} {'non-2xx':>7} {'ratio':>6}"
+    )
+    for name, service in services.items():
+        low, high = service["at_64"], service["at_256"]
+        change = (low["requests_per_s"] / base["requests_per_s"] - 1) * 100
+        cpu = low["server_cpu_ms"]
+        print(
+            f"    {name:<20} {low['requests_per_s']:>8.0f} {change:>+6.0f}% "
+            f"{cpu if cpu is not None else float('nan'):>7.2f} {low['p50_ms']:>8.1f} "
+            f"{low['p99_ms']:>8.1f} {high['requests_per_s']:>9.0f} {high['p99_ms']:>8.0f} "
+            f"{high['timeouts']:>8} {low['non_2xx'] + high['non_2xx']:>7} "
+            f"{service['checks']['ratio']['value']:>6.3f}"
+        )
+
+
 # --- Putting it together --------------------------------------------------------------------
 
 
 def environment() -> dict[str, Any]:
     """What the figures depend on: interpreter, cores, load at the start, server packages."""
-    packages = ("copier", "fastapi", "starlette", "uvicorn", "pydantic", "structlog")
+    packages = (
+        *("copier", "fastapi", "starlette", "uvicorn", "pydantic", "structlog"),
+        *("sqlalchemy", "asyncpg", "pyjwt", "pwdlib", "argon2-cffi"),
+    )
     return {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
@@ -541,9 +993,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=3, metavar="N", help="load runs per server")
     parser.add_argument("--skip-http", action="store_true", help="skip the throughput comparison")
+    parser.add_argument(
+        "--skip-auth", action="store_true", help="skip the authenticated read and the login rate"
+    )
+    parser.add_argument(
+        "--auth-candidate",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also load users/me on DIR, a changed copy of the rendered default service, in the "
+        "same run (repeatable); settings-only changes go in DIR/.env",
+    )
     args = parser.parse_args(argv)
     if args.duration < 1 or args.rounds < 1:
         parser.error("--duration and --rounds must be at least 1")
+    args.candidates = {}
+    for assignment in args.auth_candidate:
+        name, _, directory = assignment.partition("=")
+        path = Path(directory).resolve()
+        if not re.fullmatch(r"[\w.-]+", name) or name in ("rendered", "bare"):
+            parser.error(f"--auth-candidate {assignment!r}: NAME must be a word, not {name!r}")
+        if not (path / "app" / "main.py").is_file():
+            parser.error(f"--auth-candidate {assignment!r}: {path} holds no rendered service")
+        args.candidates[name] = path
     return args
 
 
@@ -580,6 +1052,19 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
         if status == 0:
             report_http(results["http"])
+
+        results["auth"] = None
+        if not args.skip_auth:
+            try:
+                results["auth"] = measure_auth(
+                    snapshot, work, args.duration, args.rounds, args.candidates
+                )
+            except SetupError as error:
+                print(f"Could not measure GET {ME_PATH}: {error}. Output:\n{error.output}")
+                results["auth"] = {"error": str(error), "output": error.output}
+                status = 1
+        if results["auth"] is None or "error" not in results["auth"]:
+            report_auth(results["auth"])
 
     latest = RESULTS / "latest.json"
     latest.write_text(json.dumps(results, indent=2) + "\n")

@@ -34,10 +34,15 @@ async def liveness() -> Liveness:
     responses=problem_responses(503),
 )
 async def readiness(request: Request, settings: SettingsDep) -> Readiness | JSONResponse:
-    """Every dependency answers within its timeout; stop routing traffic here if this fails."""
-    checks = request.app.state.readiness_checks
-    report = await check_readiness(checks, settings.health_check_timeout)
-    if report.status == "ok":
+    """Every critical dependency answers within its timeout; stop routing traffic here if not.
+
+    A failing noncritical dependency answers 200 with `"status": "degraded"`.
+    """
+    state = request.app.state
+    report = await check_readiness(
+        state.readiness_checks, settings.health_check_timeout, state.noncritical_checks
+    )
+    if report.status != "failing":
         return report
     failing = sorted(name for name, check in report.checks.items() if check.status == "failing")
     return problem_response(

@@ -17,6 +17,7 @@ ERROR_DESCRIPTIONS = {
     409: "The request conflicts with the current state (for example a duplicate).",
     413: "The body is larger than the service accepts.",
     422: "The request failed validation; `errors` lists each problem.",
+    429: "Too many requests; Retry-After says when to try again.",
     500: "An unexpected error; the detail is generic and the request_id finds the log.",
     503: "A dependency is unavailable.",
 }

@@ -16,5 +16,6 @@ class CheckResult(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ok", "failing"]
+    # "degraded": a noncritical check fails; the service still serves, and answers 200.
+    status: Literal["ok", "degraded", "failing"]
     checks: dict[str, CheckResult]

@@ -1,8 +1,12 @@
-"""Readiness: every dependency checked at once, each within its own timeout."""
+"""Readiness: every dependency checked at once, each within its own timeout.
+
+A failing check fails readiness, unless it is noncritical (the service still serves correctly
+without that dependency): then readiness is only "degraded", and the pod keeps its traffic.
+"""
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 import structlog
 
@@ -14,14 +18,18 @@ logger = structlog.get_logger(__name__)
 
 
 async def check_readiness(
-    checks: Mapping[str, ReadinessCheck], seconds_per_check: float
+    checks: Mapping[str, ReadinessCheck],
+    seconds_per_check: float,
+    noncritical: Collection[str] = (),
 ) -> Readiness:
     results = await asyncio.gather(
         *(_run(name, check, seconds_per_check) for name, check in checks.items())
     )
     report = dict(zip(checks, results, strict=True))
-    failing = any(result.status == "failing" for result in results)
-    return Readiness(status="failing" if failing else "ok", checks=report)
+    failing = {name for name, result in report.items() if result.status == "failing"}
+    if failing - set(noncritical):
+        return Readiness(status="failing", checks=report)
+    return Readiness(status="degraded" if failing else "ok", checks=report)
 
 
 async def _run(name: str, check: ReadinessCheck, seconds: float) -> CheckResult:

@@ -32,7 +32,10 @@ async def probe(settings_factory: SettingsFactory) -> AsyncIterator[AsyncClient]
         raise RuntimeError("secret detail from /srv/app/internal.py")
 
     transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
         yield client
 
 

@@ -28,6 +28,7 @@ BASE_ANSWERS: dict[str, object] = {"project_name": "Example Service"}
 FEATURE_AXES: dict[str, list[object]] = {
     "database": ["postgresql", "sqlite", "none"],
     "auth": ["jwt", "none"],
+    "rate_limit_backend": ["memory", "redis", "none"],
 }
 
 RENDER_AXES: dict[str, list[object]] = {

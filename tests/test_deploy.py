@@ -44,6 +44,7 @@ BASE = Path("deploy/kubernetes/base")
 OVERLAY = Path("deploy/kubernetes/overlays/production")
 MIGRATE = ["alembic", "upgrade", "head"]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 START_TIMEOUT = 30  # seconds for the service to answer its first request
 # The variables gunicorn.conf.py reads; the checks of its defaults run without them.
 GUNICORN_ENV = (
@@ -389,7 +390,8 @@ def test_compose_matches_the_answers(rendered: Path, variant: Variant) -> None:
     compose = load_yaml(rendered / "compose.yaml")
     services = compose["services"]
     database = str(variant.answers["database"])
-    assert set(services) == EXPECTED_SERVICES[database]
+    uses_redis = variant.answers["rate_limit_backend"] == "redis"
+    assert set(services) == EXPECTED_SERVICES[database] | ({"redis"} if uses_redis else set())
 
     app = services["app"]
     assert app["build"] == "."
@@ -398,8 +400,12 @@ def test_compose_matches_the_answers(rendered: Path, variant: Variant) -> None:
     assert app["ports"] == ["127.0.0.1:8000:8000"]
     grace = int(app["stop_grace_period"].removesuffix("s"))
     assert grace > gunicorn_settings(rendered)["graceful_timeout"]
+    if uses_redis:
+        assert "redis-cli" in services["redis"]["healthcheck"]["test"]
+        assert app["depends_on"]["redis"] == {"condition": "service_healthy"}
+        assert app["environment"]["REDIS_URL"].startswith("redis://redis:6379/")
     if database == "none":
-        assert "depends_on" not in app
+        assert set(app.get("depends_on", {})) == ({"redis"} if uses_redis else set())
         assert "volumes" not in compose
         return
 
@@ -505,6 +511,10 @@ def deployed_env(project: Path, database_env: Mapping[str, str]) -> dict[str, st
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env |= config_env(project)
+    if "REDIS_URL" in env:
+        # The cluster's Redis is this machine's here, with keys of this test's own.
+        require_server("127.0.0.1", 6379, "Redis")
+        env |= {"REDIS_URL": TEST_REDIS_URL, "RATE_LIMIT_KEY_PREFIX": f"deploy-{uuid.uuid4().hex}"}
     values = {"JWT_SECRET": secrets.token_urlsafe(48), **database_env}
     secret = project / BASE / "secret.example.yaml"
     for key in load_yaml(secret)["stringData"] if secret.exists() else []:
@@ -705,3 +715,34 @@ def test_sigterm_lets_in_flight_requests_finish(
     assert returncode == 0, f"gunicorn exited {returncode}:\n{service.output()}"
     assert stopped_after < graceful_timeout, f"gunicorn took {stopped_after:.1f} s to stop"
     assert re.search(r'"event": "shutdown"', service.output()), "the lifespan did not close"
+
+
+def redis_variants() -> list[Variant]:
+    """The Redis limiter's variant with the fewest servers besides Redis."""
+    variants = [
+        variant
+        for variant in feature_variants()
+        if variant.answers["rate_limit_backend"] == "redis"
+    ]
+    return sorted(variants, key=lambda variant: variant.answers["database"] != "none")[:1]
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("variant", redis_variants(), ids=lambda variant: variant.id)
+def test_workers_share_one_rate_limit_in_redis(
+    variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
+) -> None:
+    """Four gunicorn workers, one client: exactly N requests pass, whichever worker serves."""
+    allowed, extra = 20, 8
+    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    with service_database(variant, project, matrix_python, tmp_path) as database:
+        env = database.env | {"WEB_CONCURRENCY": "4", "RATE_LIMIT_DEFAULT": f"{allowed}/day"}
+        with serving(project, matrix_python, env, tmp_path / "log") as service:
+            # Each new connection may land on another worker: the count must still be shared.
+            statuses = [get(f"{service.url}/api/v1/info")[0] for _ in range(allowed + extra)]
+            workers = len(re.findall(r"Booting worker", service.output()))
+
+    assert workers == 4, service.output()
+    assert statuses.count(200) == allowed, statuses
+    assert statuses.count(429) == extra, statuses
+    assert statuses == [200] * allowed + [429] * extra

@@ -53,11 +53,11 @@ def test_variant_ids_are_unique_and_suites_run_on_features_only() -> None:
 
 
 def test_select_keeps_variants_matching_every_filter() -> None:
-    chosen = select(VARIANTS, ["database=sqlite", "python_version=3.11"])
+    chosen = select(VARIANTS, ["database=sqlite", "rate_limit_backend=redis"])
 
     assert [variant.id for variant in chosen] == [
-        "database=sqlite,auth=jwt",
-        "database=sqlite,auth=none",
+        "database=sqlite,auth=jwt,rate_limit_backend=redis",
+        "database=sqlite,auth=none,rate_limit_backend=redis",
     ]
 
 

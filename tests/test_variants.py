@@ -63,10 +63,12 @@ def run_step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
 def require_servers(variant: Variant) -> None:
     """Skip (fail under CI) when a server the variant's suite talks to is down.
 
-    A question that brings in another server (rate_limit_backend=redis) adds its check here.
+    A question that brings in another server adds its check here.
     """
     if variant.answers["database"] == "postgresql":
         require_server("127.0.0.1", 5432, "PostgreSQL")
+    if variant.answers["rate_limit_backend"] == "redis":
+        require_server("127.0.0.1", 6379, "Redis")
 
 
 @pytest.mark.parametrize("variant", selected_variants(), ids=lambda variant: variant.id)

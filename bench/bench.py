@@ -961,6 +961,114 @@ def report_candidates(services: dict[str, dict[str, Any]]) -> None:
         )
 
 
+# --- A rate-limited route ---------------------------------------------------------------------
+
+LIMITED_PATH = "/api/v1/info"
+RATE_LIMIT_TARGETS = {"memory": 0.8, "redis": 0.6}
+BENCH_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def measure_rate_limit(snapshot: Path, work: Path, seconds: int, rounds: int) -> dict[str, Any]:
+    """GET /api/v1/info on three renders that differ only in rate_limit_backend, in one run.
+
+    The limit is set far above what the load can reach, so every request is counted and none is
+    refused: the ratio prices counting, not refusing. Each is one uvicorn worker on core 0,
+    loaded by wrk on core 1 (Redis shares the machine, unpinned), alternating every round.
+    """
+    wrk = wrk_available()
+    if wrk is None:
+        raise SetupError("wrk is needed to compare the rate limiter's backends", "")
+    env = {
+        **os.environ,
+        **SERVICE_ENV,
+        "RATE_LIMIT_DEFAULT": "1000000000/day",
+        "REDIS_URL": BENCH_REDIS_URL,
+        "RATE_LIMIT_KEY_PREFIX": f"bench-{secrets.token_hex(6)}",
+    }
+    backends = ("none", "memory", "redis")
+    runs: dict[str, list[LoadRun]] = {backend: [] for backend in backends}
+    with ExitStack() as servers:
+        running: dict[str, Server] = {}
+        for backend in backends:
+            service_dir = work / f"rate-limit-{backend}"
+            answers = {"database": "none", "auth": "none", "rate_limit_backend": backend}
+            run_copy(str(snapshot), service_dir, data=answers, defaults=True, quiet=True)
+            running[backend] = servers.enter_context(
+                serve(
+                    f"rate-limit-{backend}", ["--factory", "app.main:create_app"], service_dir, env
+                )
+            )
+            _check_limited(backend, running[backend].base + LIMITED_PATH)
+
+        def load(backend: str, duration: int) -> LoadRun:
+            server = running[backend]
+            url = server.base + LIMITED_PATH
+            return with_server_cpu(server, lambda: run_wrk(wrk, url, duration, CONNECTIONS))
+
+        for backend in backends:
+            load(backend, WARMUP_S)
+        for _ in range(rounds):
+            for backend in backends:
+                runs[backend].append(load(backend, seconds))
+
+    summary = {backend: _median_run(backend_runs) for backend, backend_runs in runs.items()}
+    off = summary["none"]["requests_per_s"]
+    ratios = {
+        backend: round(summary[backend]["requests_per_s"] / off, 3)
+        for backend in RATE_LIMIT_TARGETS
+    }
+    return {
+        "path": LIMITED_PATH,
+        "load_generator": f"wrk -t1 -c{CONNECTIONS}",
+        "pinned": bool(pinned(SERVER_CORE)),
+        "seconds_per_run": seconds,
+        "rounds": rounds,
+        "runs": {name: [asdict(run) for run in name_runs] for name, name_runs in runs.items()},
+        **summary,
+        "ratios": ratios,
+        "targets": RATE_LIMIT_TARGETS,
+        "pass": all(ratios[name] >= target for name, target in RATE_LIMIT_TARGETS.items()),
+    }
+
+
+def _check_limited(backend: str, url: str) -> None:
+    """The limiter really counts (a Redis that fails open would make the figure meaningless)."""
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+        counted = response.headers.get("RateLimit-Limit") is not None
+    if counted != (backend != "none"):
+        raise SetupError(
+            f"{url} with rate_limit_backend={backend} "
+            f"{'sends' if counted else 'does not send'} RateLimit headers",
+            "is Redis running at " + BENCH_REDIS_URL + "?" if backend == "redis" else "",
+        )
+
+
+def report_rate_limit(rate_limit: dict[str, Any] | None) -> None:
+    if rate_limit is None:
+        print(f"GET {LIMITED_PATH} rate-limited: skipped (--skip-rate-limit)")
+        return
+    pinning = "server on core 0, load on core 1" if rate_limit["pinned"] else "not pinned"
+    print(
+        f"GET {rate_limit['path']} under the default limit, one uvicorn worker each, "
+        f"{rate_limit['load_generator']}, {rate_limit['rounds']} alternating rounds of "
+        f"{rate_limit['seconds_per_run']} s ({pinning}), medians:"
+    )
+    for backend in ("none", "memory", "redis"):
+        figures = rate_limit[backend]
+        bad = f"   {figures['non_2xx']} non-2xx" if figures["non_2xx"] else ""
+        print(
+            f"  limiter {backend:<8} {figures['requests_per_s']:>9.0f} req/s   "
+            f"p50 {figures['p50_ms']:6.2f} ms   p99 {figures['p99_ms']:6.2f} ms   "
+            f"{_cpu(figures['server_cpu_ms'])}{bad}"
+        )
+    for backend, target in rate_limit["targets"].items():
+        ratio = rate_limit["ratios"][backend]
+        print(
+            f"  {backend} / none {ratio:>13.3f}         target >= {target:g}   "
+            f"{verdict(ratio >= target)}"
+        )
+
+
 # --- Putting it together --------------------------------------------------------------------
 
 
@@ -995,6 +1103,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-http", action="store_true", help="skip the throughput comparison")
     parser.add_argument(
         "--skip-auth", action="store_true", help="skip the authenticated read and the login rate"
+    )
+    parser.add_argument(
+        "--skip-rate-limit",
+        action="store_true",
+        help="skip the rate-limited route (limiter off, memory, redis)",
     )
     parser.add_argument(
         "--auth-candidate",
@@ -1065,6 +1178,19 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
         if results["auth"] is None or "error" not in results["auth"]:
             report_auth(results["auth"])
+
+        results["rate_limit"] = None
+        if not args.skip_rate_limit:
+            try:
+                results["rate_limit"] = measure_rate_limit(
+                    snapshot, work, args.duration, args.rounds
+                )
+            except SetupError as error:
+                print(f"Could not measure the rate limiter: {error}. Output:\n{error.output}")
+                results["rate_limit"] = {"error": str(error), "output": error.output}
+                status = 1
+        if results["rate_limit"] is None or "error" not in results["rate_limit"]:
+            report_rate_limit(results["rate_limit"])
 
     latest = RESULTS / "latest.json"
     latest.write_text(json.dumps(results, indent=2) + "\n")

@@ -14,9 +14,10 @@ import structlog
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.security import Security
+from app.db.engine import create_engine
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
 from app.db.repositories.users import UserRepository
-from app.db.session import create_engine, create_session_factory
+from app.db.session import create_session_factory
 from app.schemas.users import UserCreate
 from app.services.users import UserService
 

@@ -7,3 +7,11 @@ class UniqueViolationError(Exception):
     def __init__(self, constraint: str | None) -> None:
         super().__init__(constraint)
         self.constraint = constraint
+
+
+class DatabaseBusyError(Exception):
+    """Every connection stayed busy for as long as a request may wait for one (`timeout` s)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"no database connection came free within {timeout} s")
+        self.timeout = timeout

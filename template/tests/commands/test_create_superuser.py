@@ -3,8 +3,9 @@
 from sqlalchemy import select
 
 from app.commands.create_superuser import ensure_superuser
+from app.db.engine import create_engine
 from app.db.models import User
-from app.db.session import create_engine, create_session_factory
+from app.db.session import create_session_factory
 from tests.conftest import SettingsFactory, delete_committed_user
 
 EMAIL = "root@example.com"

@@ -1,0 +1,58 @@
+"""The session gate admits requests in arrival order and gives up after its timeout."""
+
+import asyncio
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from app.db.errors import DatabaseBusyError
+from app.db.session import SessionGate
+
+
+async def test_waiters_are_admitted_in_arrival_order() -> None:
+    gate = SessionGate(1, timeout=5)
+    admitted: list[str] = []
+    release_first = asyncio.Event()
+
+    async def request(name: str, hold: asyncio.Event | None = None) -> None:
+        async with gate.turn():
+            admitted.append(name)
+            if hold is not None:
+                await hold.wait()
+
+    first = asyncio.create_task(request("first", release_first))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(request(f"waiter-{n}")) for n in range(3)]
+    await asyncio.sleep(0)
+    release_first.set()
+    # Arrives as the first place comes free, before the woken waiter has run: it must queue.
+    late = asyncio.create_task(request("late"))
+    await asyncio.gather(first, *waiting, late)
+
+    assert admitted == ["first", "waiter-0", "waiter-1", "waiter-2", "late"]
+
+
+async def test_a_wait_past_the_timeout_raises_database_busy() -> None:
+    gate = SessionGate(1, timeout=0.05)
+    async with gate.turn():
+        with pytest.raises(DatabaseBusyError):
+            async with gate.turn():
+                pass
+    async with gate.turn():  # the place held above came back, and the timed-out wait took none
+        pass
+
+
+async def test_a_busy_database_answers_503_problem(app: FastAPI, client: AsyncClient) -> None:
+    gate: SessionGate = app.state.session_gate
+    app.state.session_gate = SessionGate(1, timeout=0.05)
+    try:
+        async with app.state.session_gate.turn():
+            response = await client.get("/api/v1/items")
+    finally:
+        app.state.session_gate = gate
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["request_id"] == response.headers["x-request-id"]

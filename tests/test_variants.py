@@ -101,3 +101,5 @@ def test_variant_passes_its_checks(
     assert int(passed.group(1)) > 0
     if running_in_ci():
         assert "skipped" not in output, f"the suite skipped tests under CI=true:\n{output}"
+    # The fuzz test's Hypothesis state goes to the temporary directory, never the project.
+    assert not (project / ".hypothesis").exists()

@@ -1,5 +1,6 @@
 """Domain errors and the handlers that turn every error into RFC 9457 problem details."""
 
+import json
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -19,6 +20,11 @@ FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        # ASCII with escapes: an error may quote text the client sent (an unknown field's name),
+        # and a lone surrogate in it must not turn the error into a 500.
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
 class AppError(Exception):

@@ -90,6 +90,7 @@ def demo(session: nox.Session) -> None:
         session.run("uv", *args, env=outside, external=True)
 
     uv("sync", "--directory", str(destination))
+    uv("run", "--directory", str(destination), "python", "-m", "app.commands.export_openapi")
     uv("run", "--directory", str(destination), "pytest")
     uv("run", "--directory", str(destination), "alembic", "upgrade", "head")
     _serve_once(session, destination)

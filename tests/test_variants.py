@@ -81,6 +81,8 @@ def test_variant_passes_its_checks(
 ) -> None:
     project = render(template_snapshot, variant.answers, tmp_path / "service")
     env = tool_environment(mypy_cache)
+    # What the service's README has a new user do first: write openapi.json, the contract.
+    run_step([matrix_python, "-m", "app.commands.export_openapi"], project, env)
 
     run_step([matrix_python, "-m", "ruff", "check", "."], project, env)
     run_step([matrix_python, "-m", "ruff", "format", "--check", "."], project, env)
@@ -101,3 +103,5 @@ def test_variant_passes_its_checks(
     assert int(passed.group(1)) > 0
     if running_in_ci():
         assert "skipped" not in output, f"the suite skipped tests under CI=true:\n{output}"
+    # The fuzz test's Hypothesis state goes to the temporary directory, never the project.
+    assert not (project / ".hypothesis").exists()

@@ -31,7 +31,14 @@ def test_the_service_workflow_fits_the_answers(
     check, image = workflow["jobs"]["check"], workflow["jobs"]["image"]
 
     commands = step_commands(check)
-    for command in ("ruff check", "ruff format --check", "mypy --strict", "pytest", "pip-audit"):
+    for command in (
+        "ruff check",
+        "ruff format --check",
+        "mypy --strict",
+        "export_openapi --check",
+        "pytest",
+        "pip-audit",
+    ):
         assert command in commands
     assert check["env"]["CI"] == "true"
     services = check.get("services", {})

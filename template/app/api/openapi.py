@@ -10,17 +10,23 @@ from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.schemas.problem import Problem, ValidationProblem
 
 ERROR_DESCRIPTIONS = {
-    400: "The body could not be parsed.",
+    400: "The body could not be parsed: not valid JSON, not UTF-8, or a broken form.",
     401: "No valid access token; see the WWW-Authenticate header.",
     403: "Authenticated, but not allowed to do this.",
     404: "The resource does not exist.",
     409: "The request conflicts with the current state (for example a duplicate).",
     413: "The body is larger than the service accepts.",
+    415: "The body is not sent as application/json.",
     422: "The request failed validation; `errors` lists each problem.",
     429: "Too many requests; Retry-After says when to try again.",
     500: "An unexpected error; the detail is generic and the request_id finds the log.",
     503: "A dependency is unavailable.",
 }
+
+# What any operation taking a JSON body can answer about the body itself.
+JSON_BODY_ERRORS = (400, 413, 415, 422)
+# A form body is parsed whatever its Content-Type says, so it is never a 415.
+FORM_BODY_ERRORS = (400, 413, 422)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -32,6 +38,16 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in sorted({*statuses, 500})
     }
+
+
+def created_response(description: str) -> dict[int | str, dict[str, Any]]:
+    """The 201 of an operation that creates a resource, with the Location header it sends."""
+    location = {
+        "description": "The path of the new resource.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    return {201: {"description": description, "headers": {"Location": location}}}
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -1,5 +1,6 @@
 """Domain errors and the handlers that turn every error into RFC 9457 problem details."""
 
+import json
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -13,10 +14,17 @@ from starlette.responses import JSONResponse
 from app.core.request_context import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# What FastAPI raises, as a 400, for a body it cannot decode at all (not UTF-8, a broken form).
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        # ASCII with escapes: an error may quote text the client sent (an unknown field's name),
+        # and a lone surrogate in it must not turn the error into a 500.
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
 class AppError(Exception):
@@ -108,6 +116,8 @@ async def handle_app_error(request: Request, exc: AppError) -> ProblemResponse:
 
 
 async def handle_http_exception(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+    if exc.status_code == HTTPStatus.BAD_REQUEST and exc.detail == FASTAPI_BODY_ERROR:
+        return malformed_body(request, "The body could not be decoded.")
     # Starlette's own detail is the status phrase (e.g. "Not Found"); say something more useful.
     detail = (
         exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else _default_detail(exc)
@@ -123,14 +133,40 @@ def _default_detail(exc: StarletteHTTPException) -> str:
     return HTTPStatus(exc.status_code).description
 
 
+def malformed_body(request: Request, detail: str) -> ProblemResponse:
+    """A body that cannot be parsed is a 400: 422 is for content parsed and found invalid."""
+    return problem_response(
+        HTTPStatus.BAD_REQUEST,
+        detail,
+        type_="urn:problem:malformed-body",
+        instance=request.url.path,
+    )
+
+
 async def handle_validation_error(request: Request, exc: RequestValidationError) -> ProblemResponse:
+    errors = exc.errors()
+    if any(error["type"] == "json_invalid" for error in errors):
+        return malformed_body(request, "The body is not valid JSON.")
+    if any(_is_undecoded_body(error) for error in errors):
+        return problem_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "Send the body as application/json.",
+            type_="urn:problem:unsupported-media-type",
+            instance=request.url.path,
+        )
     return problem_response(
         HTTPStatus.UNPROCESSABLE_ENTITY,
         "The request is not valid; see `errors`.",
         type_="urn:problem:validation",
         instance=request.url.path,
-        errors=_public_errors(exc.errors()),
+        errors=_public_errors(errors),
     )
+
+
+def _is_undecoded_body(error: Mapping[str, Any]) -> bool:
+    # FastAPI decodes a body as JSON only when its Content-Type says JSON; otherwise the raw
+    # bytes reach validation, and fail as a whole.
+    return tuple(error["loc"]) == ("body",) and isinstance(error.get("input"), bytes)
 
 
 def _public_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:

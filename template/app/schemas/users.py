@@ -5,6 +5,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from app.schemas.text import Text, storable_text
+
 # The policy: at least 8 characters, and at most 128 so hashing one stays bounded in time.
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -17,12 +19,13 @@ def normalize_email(value: str) -> str:
 
 Email = Annotated[
     str,
+    AfterValidator(storable_text),
     Field(
         max_length=320, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$", examples=["ada@example.com"]
     ),
     AfterValidator(normalize_email),
 ]
-Password = Annotated[str, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
+Password = Annotated[Text, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
 
 
 class UserCreate(BaseModel):
@@ -45,5 +48,5 @@ class UserRead(BaseModel):
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    current_password: str = Field(max_length=PASSWORD_MAX_LENGTH)
+    current_password: Text = Field(max_length=PASSWORD_MAX_LENGTH)
     new_password: Password

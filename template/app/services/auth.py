@@ -14,6 +14,7 @@ from app.db.models import RefreshToken, User
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
 from app.db.repositories.users import UserRepository
 from app.schemas.auth import TokenPair
+from app.schemas.text import storable_text
 
 BAD_CREDENTIALS = "Incorrect e-mail address or password."
 REFRESH_REFUSED = "The refresh token is invalid, expired or revoked."
@@ -35,6 +36,13 @@ class AuthService:
         self.security = security
 
     async def login(self, email: str, password: str) -> TokenPair:
+        try:
+            # The OAuth2 form is not validated like the JSON bodies: an address or password no
+            # database or hasher can take belongs to no user.
+            storable_text(email)
+            storable_text(password)
+        except ValueError:
+            raise UnauthorizedError(BAD_CREDENTIALS) from None
         user = await self.users.get_by_email(email)
         if user is None:
             self.security.burn_verification(password)

@@ -90,6 +90,16 @@ async def test_login_never_says_which_part_was_wrong(client: AsyncClient) -> Non
     )
 
 
+async def test_a_form_login_no_database_could_hold_is_refused(client: AsyncClient) -> None:
+    # The OAuth2 form escapes the JSON bodies' validation; a NUL reached PostgreSQL as a 500.
+    for username, password in (("ada\x00@example.com", PASSWORD), ("ada@example.com", "\x00")):
+        response = await client.post(
+            f"{AUTH}/token", data={"username": username, "password": password}
+        )
+
+        assert_unauthorized(response)
+
+
 async def test_refresh_rotates_the_refresh_token(client: AsyncClient) -> None:
     first = await sign_up(client, "ada@example.com")
 

@@ -3,7 +3,7 @@
 from fastapi import APIRouter, status
 
 from app.api.deps import CurrentUser, UserServiceDep
-from app.api.openapi import problem_responses
+from app.api.openapi import JSON_BODY_ERRORS, problem_responses
 from app.api.v1 import PREFIX
 from app.schemas.users import PasswordChange, UserRead
 
@@ -21,7 +21,7 @@ async def read_me(user: CurrentUser) -> UserRead:
     "/me/password",
     operation_id="users-change-password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(400, 401, 403, 413, 422),
+    responses=problem_responses(401, 403, *JSON_BODY_ERRORS),
 )
 async def change_password(data: PasswordChange, user: CurrentUser, users: UserServiceDep) -> None:
     """Change one's own password; every refresh token of the account is revoked."""

@@ -1,0 +1,51 @@
+"""The OpenAPI export: written without a server, checked for drift, and committed up to date."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.commands.export_openapi import main, openapi_document, serialize
+from tests.conftest import unavailable
+
+COMMITTED = Path(__file__).parents[2] / "openapi.json"
+
+
+def test_it_writes_the_document_the_app_serves(tmp_path: Path) -> None:
+    output = tmp_path / "openapi.json"
+
+    assert main(["--output", str(output)]) == 0
+
+    assert json.loads(output.read_text()) == openapi_document()
+    assert output.read_text().endswith("}\n")
+
+
+def test_it_ignores_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = serialize(openapi_document())
+    monkeypatch.setenv("PROJECT_NAME", "Someone Else's Laptop")
+    monkeypatch.setenv("VERSION", "9.9.9")
+
+    assert serialize(openapi_document()) == before
+
+
+def test_check_fails_on_a_missing_or_stale_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "openapi.json"
+    assert main(["--check", "--output", str(output)]) == 1
+    assert "missing" in capsys.readouterr().err
+
+    main(["--output", str(output)])
+    assert main(["--check", "--output", str(output)]) == 0
+
+    output.write_text(output.read_text().replace('"paths"', '"paths_renamed"'))
+    assert main(["--check", "--output", str(output)]) == 1
+    assert "out of date" in capsys.readouterr().err
+
+
+def test_the_committed_export_is_current() -> None:
+    if not COMMITTED.is_file():
+        unavailable("openapi.json is missing: run `make openapi` and commit it")
+    assert COMMITTED.read_text(encoding="utf-8") == serialize(openapi_document()), (
+        "openapi.json is out of date: run `make openapi` and commit it"
+    )

@@ -56,3 +56,13 @@ async def test_a_busy_database_answers_503_problem(app: FastAPI, client: AsyncCl
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "1"
     assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+def test_operations_using_the_database_declare_503(app: FastAPI) -> None:
+    paths = app.openapi()["paths"]
+
+    busy = paths["/api/v1/items"]["get"]["responses"]["503"]
+    assert busy["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+    assert "503" not in paths["/api/v1/info"]["get"]["responses"]

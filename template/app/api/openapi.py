@@ -1,13 +1,10 @@
 """Error answers in the OpenAPI document: one Problem schema, under application/problem+json."""
 
-from collections.abc import Callable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.schemas.problem import Problem, ValidationProblem
@@ -30,6 +27,8 @@ ERROR_DESCRIPTIONS = {
 JSON_BODY_ERRORS = (400, 413, 415, 422)
 # A form body is parsed whatever its Content-Type says, so it is never a 415.
 FORM_BODY_ERRORS = (400, 413, 422)
+# What any operation using a database session can answer: it waited past DATABASE_POOL_TIMEOUT.
+DATABASE_ERRORS = (503,)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -53,21 +52,11 @@ def created_response(description: str) -> dict[int | str, dict[str, Any]]:
     return {201: {"description": description, "headers": {"Location": location}}}
 
 
-def install_openapi(
-    app: FastAPI, dependency_errors: Mapping[Callable[..., Any], tuple[int, ...]]
-) -> None:
-    """Generate the document once, moving every error answer to application/problem+json.
-
-    `dependency_errors` names what a dependency can answer wherever it is used, however deep
-    (the database session's 503, say), so each operation using it declares those answers too.
-    """
+def install_openapi(app: FastAPI) -> None:
+    """Generate the document once, moving every error answer to application/problem+json."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            for route in app.routes:
-                if isinstance(route, APIRoute):
-                    for call in _dependency_calls(route.dependant):
-                        route.responses.update(problem_responses(*dependency_errors.get(call, ())))
             schema = get_openapi(
                 title=app.title,
                 version=app.version,
@@ -83,13 +72,6 @@ def install_openapi(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _dependency_calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
-    for dependency in dependant.dependencies:
-        if dependency.call is not None:
-            yield dependency.call
-        yield from _dependency_calls(dependency)
 
 
 def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:

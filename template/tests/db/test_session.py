@@ -65,4 +65,4 @@ def test_operations_using_the_database_declare_503(app: FastAPI) -> None:
     assert busy["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/Problem"
     }
-    assert "503" not in paths["/api/v1/info"]["get"]["responses"]
+    assert "503" not in paths["/health/live"]["get"]["responses"]

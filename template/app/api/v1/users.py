@@ -3,11 +3,13 @@
 from fastapi import APIRouter, status
 
 from app.api.deps import CurrentUser, UserServiceDep
-from app.api.openapi import JSON_BODY_ERRORS, problem_responses
+from app.api.openapi import DATABASE_ERRORS, JSON_BODY_ERRORS, problem_responses
 from app.api.v1 import PREFIX
 from app.schemas.users import PasswordChange, UserRead
 
-router = APIRouter(prefix=f"{PREFIX}/users", tags=["users"])
+router = APIRouter(
+    prefix=f"{PREFIX}/users", tags=["users"], responses=problem_responses(*DATABASE_ERRORS)
+)
 
 
 @router.get(

@@ -27,7 +27,8 @@ ERROR_DESCRIPTIONS = {
 JSON_BODY_ERRORS = (400, 413, 415, 422)
 # A form body is parsed whatever its Content-Type says, so it is never a 415.
 FORM_BODY_ERRORS = (400, 413, 422)
-# What any operation using a database session can answer: it waited past DATABASE_POOL_TIMEOUT.
+# What any operation using a database session can answer: it waited past DATABASE_POOL_TIMEOUT,
+# or the database could not be reached in DATABASE_CONNECT_ATTEMPTS.
 DATABASE_ERRORS = (503,)
 
 

@@ -15,3 +15,14 @@ class DatabaseBusyError(Exception):
     def __init__(self, timeout: float) -> None:
         super().__init__(f"no database connection came free within {timeout} s")
         self.timeout = timeout
+
+
+class DatabaseUnavailableError(Exception):
+    """Connecting to the database failed on every attempt `operation` was allowed."""
+
+    def __init__(self, operation: str, attempts: int, detail: str) -> None:
+        super().__init__(
+            f"{operation}: the database could not be reached in {attempts} attempts; {detail}"
+        )
+        self.operation = operation
+        self.attempts = attempts

@@ -1,0 +1,100 @@
+"""Retries of the one database step that is always safe to repeat: opening a connection.
+
+A connection that could not be opened has run nothing, so retrying it is as safe for a request
+that writes as for one that reads. Statements are never retried: one whose connection broke
+may have run (and written), and a transaction cannot be resumed on another connection. So each
+request connects before its route runs (`get_session`), and that is what is retried; start-up
+pings the database the same way before the service takes traffic.
+"""
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
+
+from app.core.config import Settings
+from app.core.resilience import record_retries_exhausted, record_retry
+from app.db.engine import is_transient_connect_error, ping_database
+from app.db.errors import DatabaseUnavailableError
+
+T = TypeVar("T")
+
+
+class ConnectRetry:
+    """Bounded, exponential retries with full jitter of a step that only connects.
+
+    Each wait is random between 0 and `initial_wait` * 2^(attempt - 1), capped at `max_wait`, so
+    workers that lost the database together do not all come back in the same instant.
+    """
+
+    def __init__(
+        self, operation: str, *, stop: stop_base, initial_wait: float, max_wait: float
+    ) -> None:
+        self.operation = operation
+        self._stop = stop
+        self._wait = wait_random_exponential(multiplier=initial_wait, max=max_wait)
+
+    async def run(self, connect: Callable[[], Awaitable[T]]) -> T:
+        """Await `connect()` until it succeeds, fails for good, or the bound is reached."""
+        retrying = AsyncRetrying(
+            stop=self._stop,
+            wait=self._wait,
+            retry=retry_if_exception(is_transient_connect_error),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            async for attempt in retrying:
+                attempts = attempt.retry_state.attempt_number
+                with attempt:
+                    result = await connect()
+        except Exception as exc:
+            if not is_transient_connect_error(exc):
+                raise
+            record_retries_exhausted(self.operation, attempts=attempts, error=exc)
+            raise DatabaseUnavailableError(self.operation, attempts, repr(exc)) from exc
+        return result
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        record_retry(
+            self.operation, attempt=state.attempt_number, wait=state.upcoming_sleep, error=error
+        )
+
+
+def request_connect_retry(settings: Settings) -> ConnectRetry:
+    """Each request's connection: `DATABASE_CONNECT_ATTEMPTS` attempts, then a 503."""
+    return ConnectRetry(
+        "database_connect",
+        stop=stop_after_attempt(settings.database_connect_attempts),
+        initial_wait=settings.database_retry_initial_wait,
+        max_wait=settings.database_retry_max_wait,
+    )
+
+
+async def wait_for_database(engine: AsyncEngine, settings: Settings) -> None:
+    """Start-up: ping until the database answers, for at most `DATABASE_STARTUP_TIMEOUT` seconds.
+
+    Giving up raises, so the server exits with the reason instead of serving 503s; the
+    orchestrator restarts it. A timeout of 0 starts without waiting (readiness still tells).
+    """
+    if settings.database_startup_timeout == 0:
+        return
+    retry = ConnectRetry(
+        "database_startup",
+        stop=stop_before_delay(settings.database_startup_timeout),
+        initial_wait=settings.database_retry_initial_wait,
+        max_wait=settings.database_retry_max_wait,
+    )
+    await retry.run(partial(ping_database, engine))

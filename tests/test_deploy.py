@@ -4,6 +4,7 @@ The static checks (hadolint, kubernetes-validate, kustomize, the compose file) r
 variant, since python_version changes the Dockerfile. The `matrix` tests start each feature variant
 exactly as its Dockerfile's CMD does, with the shared environment's gunicorn (MATRIX_PYTHON), and
 check the probes the Deployment points at and the graceful shutdown gunicorn.conf.py promises.
+Both kinds take the observability questions all off and all on (tests/matrix.py: deploy_variants).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_server, skip_or_fail
-from tests.matrix import Variant, selected_variants
+from tests.matrix import Variant, deploy_variants, selected_variants
 from tests.rendering import render
 
 # A version kubernetes-validate ships schemas for, and one every supported cluster serves the
@@ -69,6 +70,15 @@ EXPECTED_SERVICES = {
     "sqlite": {"app", "migrate"},
     "none": {"app"},
 }
+
+
+@pytest.fixture(
+    scope="module", params=deploy_variants(selected_variants()), ids=lambda variant: variant.id
+)
+def variant(request: pytest.FixtureRequest) -> Variant:
+    """conftest's variants, observability on the diagonal (tests/matrix.py: deploy_variants)."""
+    chosen: Variant = request.param
+    return chosen
 
 
 # --- the rendered files ---------------------------------------------------------------------
@@ -597,7 +607,7 @@ def serving(
 
 
 def feature_variants() -> list[Variant]:
-    return [variant for variant in selected_variants() if variant.run_suite]
+    return [variant for variant in deploy_variants(selected_variants()) if variant.run_suite]
 
 
 def deployment_probes(project: Path) -> dict[str, str]:

@@ -75,7 +75,9 @@ def _feature_variants() -> list[Variant]:
         features = dict(zip(FEATURE_AXES, values, strict=True))
         answers = DEFAULTS | features
         if refusal(answers) is None:
-            label = ",".join(f"{question}={answer_text(value)}" for question, value in features.items())
+            label = ",".join(
+                f"{question}={answer_text(value)}" for question, value in features.items()
+            )
             variants.append(Variant(answers=answers, id=label, run_suite=True))
     return variants
 

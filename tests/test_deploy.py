@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -756,3 +757,46 @@ def test_workers_share_one_rate_limit_in_redis(
     assert statuses.count(200) == allowed, statuses
     assert statuses.count(429) == extra, statuses
     assert statuses == [200] * allowed + [429] * extra
+
+
+def metrics_variants() -> list[Variant]:
+    """One variant with metrics on, with the fewest servers besides the service."""
+    variants = [variant for variant in feature_variants() if variant.answers["metrics"]]
+    return sorted(variants, key=lambda variant: variant.answers["database"] != "none")[:1]
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("variant", metrics_variants(), ids=lambda variant: variant.id)
+def test_workers_share_one_request_count(
+    variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
+) -> None:
+    """Two gunicorn workers: every scrape, whichever worker answers it, counts every request."""
+    sent = 40
+    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    samples = tmp_path / "prometheus"
+    samples.mkdir()
+    # A previous run's leftovers: a scrape fails on this unless the start wiped the directory.
+    (samples / "counter_1.db").write_bytes(b"not a prometheus file")
+    with service_database(variant, project, matrix_python, tmp_path) as database:
+        env = database.env | {
+            "WEB_CONCURRENCY": "2",
+            "PROMETHEUS_MULTIPROC_DIR": str(samples),
+            "OTEL_TRACES_EXPORTER": "none",
+        }
+        with serving(project, matrix_python, env, tmp_path / "log") as service:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                urls = [f"{service.url}/api/v1/info"] * sent
+                statuses = [status for status, _ in pool.map(get, urls)]
+            scrapes = [get(f"{service.url}/metrics") for _ in range(6)]
+            workers = len(re.findall(r"Booting worker", service.output()))
+
+    assert workers == 2, service.output()
+    assert statuses == [200] * sent
+    for status, text in scrapes:
+        assert status == 200, text
+        counted = [
+            float(line.rpartition(" ")[2])
+            for line in text.splitlines()
+            if line.startswith("http_requests_total{") and 'route="/api/v1/info"' in line
+        ]
+        assert sum(counted) == sent, text

@@ -2,7 +2,9 @@
 
 The rendered service is measured twice: `/health/live` against bare FastAPI (the cost of the
 service's own layers), and an authenticated database read, `GET /api/v1/users/me`, on a fresh
-database of the local PostgreSQL, at 64 and 256 connections, plus the login rate.
+database of the local PostgreSQL, at 64 and 256 connections, plus the login rate. The rate limiter's
+backends, and metrics and tracing on versus off (/health/live and the items list), are priced
+against the same service without them, in the same run.
 
 Run it as `nox -s bench [-- options]`, or as `python bench/bench.py [options]` from the repo root in
 an environment holding copier and the rendered service's dependencies. It prints a report and
@@ -1150,6 +1152,107 @@ def report_rate_limit(rate_limit: dict[str, Any] | None) -> None:
         )
 
 
+# --- 7. Observability cost -------------------------------------------------------------------
+
+OBSERVED_PATHS = (LIVE_PATH, "/api/v1/items")
+# What each observability answer may cost in req/s against the same service with all three off.
+OBSERVABILITY_TARGETS = {"metrics": 0.90, "tracing": 0.75}
+
+
+def measure_observability(snapshot: Path, work: Path, seconds: int, rounds: int) -> dict[str, Any]:
+    """/health/live and the items list on renders that differ only in `metrics` and `tracing`.
+
+    SQLite, no auth and no limiter, so the figure prices the observability layer alone. Tracing
+    runs with OTEL_TRACES_EXPORTER=none: spans are made and ended, and exported nowhere. One
+    uvicorn worker each on core 0, wrk on core 1, alternating every round.
+    """
+    wrk = wrk_available()
+    if wrk is None:
+        raise SetupError("wrk is needed to price metrics and tracing", "")
+    flavours = {"off": {}, "metrics": {"metrics": True}, "tracing": {"tracing": True}}
+    runs: dict[str, list[LoadRun]] = {
+        f"{flavour} {path}": [] for flavour in flavours for path in OBSERVED_PATHS
+    }
+    with ExitStack() as servers:
+        running: dict[str, Server] = {}
+        for flavour, extra in flavours.items():
+            service_dir = work / f"observability-{flavour}"
+            answers = {"database": "sqlite", "auth": "none", "rate_limit_backend": "none", **extra}
+            run_copy(str(snapshot), service_dir, data=answers, defaults=True, quiet=True)
+            env = {
+                **os.environ,
+                **SERVICE_ENV,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{service_dir / 'bench.db'}",
+                "OTEL_TRACES_EXPORTER": "none",
+            }
+            migrate(service_dir, env)
+            running[flavour] = servers.enter_context(
+                serve(
+                    f"observability-{flavour}",
+                    ["--factory", "app.main:create_app"],
+                    service_dir,
+                    env,
+                )
+            )
+
+        def load(name: str, duration: int) -> LoadRun:
+            flavour, _, path = name.partition(" ")
+            server = running[flavour]
+            url = server.base + path
+            return with_server_cpu(server, lambda: run_wrk(wrk, url, duration, CONNECTIONS))
+
+        for name in runs:
+            load(name, WARMUP_S)
+        for _ in range(rounds):
+            for name in runs:
+                runs[name].append(load(name, seconds))
+
+    summary = {name: _median_run(name_runs) for name, name_runs in runs.items()}
+    ratios = {
+        f"{flavour} {path}": round(
+            summary[f"{flavour} {path}"]["requests_per_s"]
+            / summary[f"off {path}"]["requests_per_s"],
+            3,
+        )
+        for flavour in OBSERVABILITY_TARGETS
+        for path in OBSERVED_PATHS
+    }
+    return {
+        "load_generator": f"wrk -t1 -c{CONNECTIONS}",
+        "pinned": bool(pinned(SERVER_CORE)),
+        "seconds_per_run": seconds,
+        "rounds": rounds,
+        "runs": {name: [asdict(run) for run in name_runs] for name, name_runs in runs.items()},
+        "summary": summary,
+        "ratios": ratios,
+        "targets": OBSERVABILITY_TARGETS,
+        "pass": all(
+            ratios[name] >= OBSERVABILITY_TARGETS[name.partition(" ")[0]] for name in ratios
+        ),
+    }
+
+
+def report_observability(observability: dict[str, Any] | None) -> None:
+    if observability is None:
+        print("Observability cost: skipped (--skip-observability)")
+        return
+    pinning = "server on core 0, load on core 1" if observability["pinned"] else "not pinned"
+    print(
+        f"Metrics and tracing on vs off (SQLite, one uvicorn worker each, "
+        f"{observability['load_generator']}, {observability['rounds']} alternating rounds of "
+        f"{observability['seconds_per_run']} s, {pinning}), medians:"
+    )
+    for name, figures in observability["summary"].items():
+        print(
+            f"  {name:<24} {figures['requests_per_s']:>9.0f} req/s   "
+            f"p50 {figures['p50_ms']:6.2f} ms   p99 {figures['p99_ms']:6.2f} ms   "
+            f"{_cpu(figures['server_cpu_ms'])}"
+        )
+    for name, ratio in observability["ratios"].items():
+        target = observability["targets"][name.partition(" ")[0]]
+        print(f"  {name} / off {ratio:>9.3f}   target >= {target:g}   {verdict(ratio >= target)}")
+
+
 # --- Putting it together --------------------------------------------------------------------
 
 
@@ -1190,6 +1293,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--skip-rate-limit",
         action="store_true",
         help="skip the rate-limited route (limiter off, memory, redis)",
+    )
+    parser.add_argument(
+        "--skip-observability",
+        action="store_true",
+        help="skip the metrics and tracing cost (/health/live and the items list, on vs off)",
     )
     parser.add_argument(
         "--auth-candidate",
@@ -1276,6 +1384,19 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
         if results["rate_limit"] is None or "error" not in results["rate_limit"]:
             report_rate_limit(results["rate_limit"])
+
+        results["observability"] = None
+        if not args.skip_observability:
+            try:
+                results["observability"] = measure_observability(
+                    snapshot, work, args.duration, args.rounds
+                )
+            except SetupError as error:
+                print(f"Could not price metrics and tracing: {error}. Output:\n{error.output}")
+                results["observability"] = {"error": str(error), "output": error.output}
+                status = 1
+        if results["observability"] is None or "error" not in results["observability"]:
+            report_observability(results["observability"])
 
     latest = RESULTS / "latest.json"
     latest.write_text(json.dumps(results, indent=2) + "\n")

@@ -29,7 +29,15 @@ FEATURE_AXES: dict[str, list[object]] = {
     "database": ["postgresql", "sqlite", "none"],
     "auth": ["jwt", "none"],
     "rate_limit_backend": ["memory", "redis", "none"],
+    "sentry": [False, True],
+    "metrics": [False, True],
+    "tracing": [False, True],
 }
+
+# The observability questions add a module each inside the app; they do not change what is
+# deployed beyond a few settings. The deployment tests that start gunicorn therefore cover them on
+# the diagonal (all off, all on) rather than in all eight combinations: see `deploy_variants`.
+OBSERVABILITY_AXES = ("sentry", "metrics", "tracing")
 
 RENDER_AXES: dict[str, list[object]] = {
     "python_version": ["3.11", "3.12", "3.13"],
@@ -49,6 +57,11 @@ class Variant:
     run_suite: bool
 
 
+def answer_text(value: object) -> str:
+    """An answer as a filter or a test ID spells it: booleans as YAML does (`metrics=true`)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def refusal(answers: Mapping[str, object]) -> str | None:
     """Say why copier.yml refuses this combination of answers, or None when it accepts it."""
     if answers.get("auth") == "jwt" and answers.get("database") == "none":
@@ -62,7 +75,9 @@ def _feature_variants() -> list[Variant]:
         features = dict(zip(FEATURE_AXES, values, strict=True))
         answers = DEFAULTS | features
         if refusal(answers) is None:
-            label = ",".join(f"{question}={value}" for question, value in features.items())
+            label = ",".join(
+                f"{question}={answer_text(value)}" for question, value in features.items()
+            )
             variants.append(Variant(answers=answers, id=label, run_suite=True))
     return variants
 
@@ -78,6 +93,19 @@ def _render_only_variants() -> list[Variant]:
 
 
 VARIANTS: list[Variant] = _feature_variants() + _render_only_variants()
+
+
+def deploy_variants(variants: Iterable[Variant]) -> list[Variant]:
+    """The variants whose observability answers are all off or all on.
+
+    Every other axis keeps its full product, so each database, auth and limiter is still started
+    with and without every observability tool.
+    """
+    return [
+        variant
+        for variant in variants
+        if len({variant.answers[axis] for axis in OBSERVABILITY_AXES}) == 1
+    ]
 
 
 def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
@@ -104,7 +132,7 @@ def select(variants: Iterable[Variant], filters: list[str]) -> list[Variant]:
     chosen = [
         variant
         for variant in variants
-        if all(str(variant.answers[key]) == value for key, value in wanted.items())
+        if all(answer_text(variant.answers[key]) == value for key, value in wanted.items())
     ]
     if not chosen:
         raise ValueError(f"no variant matches {' '.join(filters)}")

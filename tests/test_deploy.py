@@ -4,6 +4,7 @@ The static checks (hadolint, kubernetes-validate, kustomize, the compose file) r
 variant, since python_version changes the Dockerfile. The `matrix` tests start each feature variant
 exactly as its Dockerfile's CMD does, with the shared environment's gunicorn (MATRIX_PYTHON), and
 check the probes the Deployment points at and the graceful shutdown gunicorn.conf.py promises.
+Both kinds take the observability questions all off and all on (tests/matrix.py: deploy_variants).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,7 @@ import pytest
 import yaml
 
 from tests.conftest import require_server, skip_or_fail
-from tests.matrix import Variant, selected_variants
+from tests.matrix import Variant, deploy_variants, selected_variants
 from tests.rendering import render
 
 # A version kubernetes-validate ships schemas for, and one every supported cluster serves the
@@ -69,6 +71,15 @@ EXPECTED_SERVICES = {
     "sqlite": {"app", "migrate"},
     "none": {"app"},
 }
+
+
+@pytest.fixture(
+    scope="module", params=deploy_variants(selected_variants()), ids=lambda variant: variant.id
+)
+def variant(request: pytest.FixtureRequest) -> Variant:
+    """conftest's variants, observability on the diagonal (tests/matrix.py: deploy_variants)."""
+    chosen: Variant = request.param
+    return chosen
 
 
 # --- the rendered files ---------------------------------------------------------------------
@@ -515,6 +526,9 @@ def deployed_env(project: Path, database_env: Mapping[str, str]) -> dict[str, st
         # The cluster's Redis is this machine's here, with keys of this test's own.
         require_server("127.0.0.1", 6379, "Redis")
         env |= {"REDIS_URL": TEST_REDIS_URL, "RATE_LIMIT_KEY_PREFIX": f"deploy-{uuid.uuid4().hex}"}
+    if "OTEL_EXPORTER_OTLP_ENDPOINT" in env:
+        # No collector listens here: spans are made as in the pod, and dropped.
+        env["OTEL_TRACES_EXPORTER"] = "none"
     values = {"JWT_SECRET": secrets.token_urlsafe(48), **database_env}
     secret = project / BASE / "secret.example.yaml"
     for key in load_yaml(secret)["stringData"] if secret.exists() else []:
@@ -597,7 +611,7 @@ def serving(
 
 
 def feature_variants() -> list[Variant]:
-    return [variant for variant in selected_variants() if variant.run_suite]
+    return [variant for variant in deploy_variants(selected_variants()) if variant.run_suite]
 
 
 def deployment_probes(project: Path) -> dict[str, str]:
@@ -746,3 +760,46 @@ def test_workers_share_one_rate_limit_in_redis(
     assert statuses.count(200) == allowed, statuses
     assert statuses.count(429) == extra, statuses
     assert statuses == [200] * allowed + [429] * extra
+
+
+def metrics_variants() -> list[Variant]:
+    """One variant with metrics on, with the fewest servers besides the service."""
+    variants = [variant for variant in feature_variants() if variant.answers["metrics"]]
+    return sorted(variants, key=lambda variant: variant.answers["database"] != "none")[:1]
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("variant", metrics_variants(), ids=lambda variant: variant.id)
+def test_workers_share_one_request_count(
+    variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
+) -> None:
+    """Two gunicorn workers: every scrape, whichever worker answers it, counts every request."""
+    sent = 40
+    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    samples = tmp_path / "prometheus"
+    samples.mkdir()
+    # A previous run's leftovers: a scrape fails on this unless the start wiped the directory.
+    (samples / "counter_1.db").write_bytes(b"not a prometheus file")
+    with service_database(variant, project, matrix_python, tmp_path) as database:
+        env = database.env | {
+            "WEB_CONCURRENCY": "2",
+            "PROMETHEUS_MULTIPROC_DIR": str(samples),
+            "OTEL_TRACES_EXPORTER": "none",
+        }
+        with serving(project, matrix_python, env, tmp_path / "log") as service:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                urls = [f"{service.url}/api/v1/info"] * sent
+                statuses = [status for status, _ in pool.map(get, urls)]
+            scrapes = [get(f"{service.url}/metrics") for _ in range(6)]
+            workers = len(re.findall(r"Booting worker", service.output()))
+
+    assert workers == 2, service.output()
+    assert statuses == [200] * sent
+    for status, text in scrapes:
+        assert status == 200, text
+        counted = [
+            float(line.rpartition(" ")[2])
+            for line in text.splitlines()
+            if line.startswith("http_requests_total{") and 'route="/api/v1/info"' in line
+        ]
+        assert sum(counted) == sent, text

@@ -5,7 +5,15 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from tests.matrix import DEFAULTS, FEATURE_AXES, RENDER_AXES, VARIANTS, select
+from tests.matrix import (
+    DEFAULTS,
+    FEATURE_AXES,
+    OBSERVABILITY_AXES,
+    RENDER_AXES,
+    VARIANTS,
+    deploy_variants,
+    select,
+)
 from tests.test_questions import copier_settings
 
 
@@ -53,12 +61,30 @@ def test_variant_ids_are_unique_and_suites_run_on_features_only() -> None:
 
 
 def test_select_keeps_variants_matching_every_filter() -> None:
-    chosen = select(VARIANTS, ["database=sqlite", "rate_limit_backend=redis"])
+    chosen = select(
+        VARIANTS,
+        ["database=sqlite", "rate_limit_backend=redis", "sentry=false", "metrics=true"],
+    )
 
     assert [variant.id for variant in chosen] == [
-        "database=sqlite,auth=jwt,rate_limit_backend=redis",
-        "database=sqlite,auth=none,rate_limit_backend=redis",
+        "database=sqlite,auth=jwt,rate_limit_backend=redis,sentry=false,metrics=true,tracing=false",
+        "database=sqlite,auth=jwt,rate_limit_backend=redis,sentry=false,metrics=true,tracing=true",
+        "database=sqlite,auth=none,rate_limit_backend=redis,sentry=false,metrics=true,tracing=false",
+        "database=sqlite,auth=none,rate_limit_backend=redis,sentry=false,metrics=true,tracing=true",
     ]
+
+
+def test_deploy_variants_keep_every_other_axis_with_observability_all_off_and_all_on() -> None:
+    feature = [variant for variant in VARIANTS if variant.run_suite]
+    chosen = deploy_variants(feature)
+
+    assert len(chosen) * 4 == len(feature)
+    for answers in ({"sentry": False, "metrics": False}, {"sentry": True, "tracing": True}):
+        matching = [v for v in chosen if all(v.answers[k] == a for k, a in answers.items())]
+        assert len(matching) * 2 == len(chosen)
+    assert all(
+        len({variant.answers[axis] for axis in OBSERVABILITY_AXES}) == 1 for variant in chosen
+    )
 
 
 def test_the_refused_combination_is_left_out() -> None:

@@ -2,6 +2,7 @@
 
 import logging
 import logging.config
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -16,12 +17,16 @@ SILENCED_LOGGERS = ("uvicorn.access", "gunicorn.access")
 QUIET_LOGGERS = ("httpx", "httpcore")
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(
+    settings: Settings, processors: Sequence[structlog.typing.Processor] = ()
+) -> None:
+    """Configure structlog and stdlib logging; `processors` add fields to every line."""
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        *processors,
     ]
     renderer: structlog.typing.Processor
     if settings.json_logs:

@@ -9,7 +9,7 @@ Pure ASGI (never BaseHTTPMiddleware) keeps contextvars intact and responses stre
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 from fastapi import HTTPException
@@ -145,11 +145,14 @@ class ServerErrorMiddleware:
 
     It sits inside the request-ID, access-log and security-header layers, so the 500 carries the
     request ID and headers and is logged with its status, which Starlette's outermost
-    ServerErrorMiddleware cannot do.
+    ServerErrorMiddleware cannot do. `report`, when given, also receives the exception (an error
+    tracker); it is called only for the errors answered here, since one raised after the response
+    started goes on to the server and whatever wraps the app.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, report: Callable[[Exception], None] | None = None) -> None:
         self.app = app
+        self.report = report
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -165,10 +168,12 @@ class ServerErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_and_track)
-        except Exception:
+        except Exception as exc:
             error_logger.exception("unhandled_error", method=scope["method"], path=scope["path"])
             if started:
                 raise  # too late for an error body; let the server close the connection
+            if self.report is not None:
+                self.report(exc)
             response = problem_response(500, "An unexpected error occurred.")
             await response(scope, receive, send)
 

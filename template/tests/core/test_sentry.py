@@ -1,0 +1,162 @@
+"""Sentry: started only with a DSN; one event per server error, carrying the request ID, no secret."""
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import sentry_sdk
+from fastapi import FastAPI, HTTPException, Request
+from httpx import ASGITransport, AsyncClient
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
+from sentry_sdk.types import Event
+
+from app.core.errors import NotFoundError, ServiceUnavailableError
+from app.core.sentry import SCRUBBED, before_send, init_sentry, sentry_options
+from app.main import create_app
+from tests.conftest import SettingsFactory
+
+DSN = "https://public@sentry.example.com/1"
+PASSWORD = "hunter2-never-sent"
+REQUEST_ID = "sentry-test-0001"
+
+
+class CapturingTransport(Transport):
+    """Keeps every event in memory instead of sending it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[Event] = []
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        event = envelope.get_event()
+        if event is not None:
+            self.events.append(event)
+
+
+def app_with_errors(settings_factory: SettingsFactory, **overrides: object) -> FastAPI:
+    app = create_app(settings_factory(sentry_dsn=DSN, **overrides))
+
+    @app.post("/boom")
+    async def boom(request: Request) -> None:
+        credentials = await request.json()  # a local Sentry would show, password and all
+        raise RuntimeError(f"failed for {credentials['email']}")
+
+    @app.get("/busy")
+    async def busy() -> None:
+        raise ServiceUnavailableError("The ledger is busy.")
+
+    @app.get("/upstream")
+    async def upstream() -> None:
+        raise HTTPException(502, "The upstream answered nonsense.")
+
+    @app.get("/missing")
+    async def missing() -> None:
+        raise NotFoundError("No such ledger.")
+
+    return app
+
+
+@pytest.fixture
+def sentry_events(settings_factory: SettingsFactory) -> Iterator[list[Event]]:
+    transport = CapturingTransport()
+    sentry_sdk.init(**sentry_options(settings_factory(sentry_dsn=DSN)), transport=transport)
+    yield transport.events
+    sentry_sdk.get_client().close()
+    sentry_sdk.init()  # back to a client that sends nothing
+
+
+def client_of(app: FastAPI) -> AsyncClient:
+    return AsyncClient(transport=ASGITransport(app=app), base_url="http://test")
+
+
+def test_sentry_starts_only_when_a_dsn_is_set(
+    settings_factory: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(sentry_sdk, "init", lambda **options: calls.append(options))
+
+    assert init_sentry(settings_factory()) is False
+    assert init_sentry(settings_factory(sentry_dsn=DSN, environment="staging", version="1.2.3"))
+
+    assert len(calls) == 1
+    assert calls[0]["dsn"] == DSN
+    assert calls[0]["environment"] == "staging"
+    assert calls[0]["release"] == "1.2.3"
+    assert calls[0]["traces_sample_rate"] == 0.0
+
+
+async def test_unhandled_error_sends_one_event_with_request_id_and_no_secret(
+    settings_factory: SettingsFactory, sentry_events: list[Event]
+) -> None:
+    async with client_of(app_with_errors(settings_factory)) as client:
+        response = await client.post(
+            "/boom",
+            json={"email": "someone@example.com", "password": PASSWORD},
+            headers={
+                "X-Request-ID": REQUEST_ID,
+                "Authorization": "Bearer token-never-sent",
+                "Cookie": "session=cookie-never-sent",
+            },
+        )
+
+    assert response.status_code == 500
+    assert response.json()["request_id"] == REQUEST_ID
+    assert len(sentry_events) == 1
+    (event,) = sentry_events
+    assert event["tags"]["request_id"] == REQUEST_ID
+    assert event["tags"]["http_status"] == "500"
+    assert event["exception"]["values"][-1]["type"] == "RuntimeError"
+    sent = json.dumps(event, default=str)
+    for secret in (PASSWORD, "token-never-sent", "cookie-never-sent"):
+        assert secret not in sent
+
+
+async def test_server_errors_are_sent_with_detail_and_client_errors_are_not(
+    settings_factory: SettingsFactory, sentry_events: list[Event]
+) -> None:
+    async with client_of(app_with_errors(settings_factory)) as client:
+        statuses = [
+            (await client.get(path)).status_code
+            for path in ("/busy", "/upstream", "/missing", "/no-such-path")
+        ]
+
+    assert statuses == [503, 502, 404, 404]
+    assert [event["tags"]["http_status"] for event in sentry_events] == ["503", "502"]
+    assert [event["extra"]["detail"] for event in sentry_events] == [
+        "The ledger is busy.",
+        "The upstream answered nonsense.",
+    ]
+    assert [event["extra"]["status"] for event in sentry_events] == [503, 502]
+    assert all(event["extra"]["request_id"] for event in sentry_events)
+
+
+async def test_client_errors_are_sent_when_asked(
+    settings_factory: SettingsFactory, sentry_events: list[Event]
+) -> None:
+    app = app_with_errors(settings_factory, sentry_report_client_errors=True)
+    async with client_of(app) as client:
+        response = await client.get("/missing")
+
+    assert response.status_code == 404
+    assert [event["extra"]["detail"] for event in sentry_events] == ["No such ledger."]
+
+
+def test_before_send_scrubs_secrets_wherever_they_are() -> None:
+    event: Event = {
+        "request": {
+            "headers": {"Authorization": "Bearer abc", "Accept": "application/json"},
+            "cookies": {"session": "abc"},
+            "data": {"user": {"email": "a@example.com", "new_password": "abc"}},
+        },
+        "extra": {"scope": {"headers": [["b'authorization'", "b'Bearer abc'"]]}},
+    }
+
+    scrubbed = before_send(event, {})
+
+    assert scrubbed is not None
+    request = scrubbed["request"]
+    assert request["headers"] == {"Authorization": SCRUBBED, "Accept": "application/json"}
+    assert request["cookies"] == SCRUBBED
+    assert request["data"] == {"user": {"email": "a@example.com", "new_password": SCRUBBED}}
+    assert scrubbed["extra"]["scope"] == {"headers": [["b'authorization'", SCRUBBED]]}

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from redis.asyncio import Redis
 
 from app.main import create_app
 from tests.conftest import SettingsFactory
@@ -140,3 +142,33 @@ async def test_the_limiter_rides_out_a_redis_outage(
     # Redis kept its counts through the outage: the client is still over its limit.
     assert after.status_code == 429
     assert ready_after.json()["status"] == "ok"
+
+
+async def test_concurrent_requests_are_counted_exactly(
+    settings_factory: SettingsFactory, redis_server: str
+) -> None:
+    # Served concurrently, the requests' Redis calls share pipelines; each still counts once.
+    prefix = f"test-{uuid.uuid4().hex}"
+    async with serving(settings_factory, rate_limit_key_prefix=prefix) as client:
+        answers = await asyncio.gather(*(client.get(INFO) for _ in range(8)))
+
+    assert sorted(response.status_code for response in answers) == [200] * 3 + [429] * 5
+
+
+async def test_the_limiter_reloads_its_scripts_after_redis_lost_them(
+    settings_factory: SettingsFactory, redis_server: str
+) -> None:
+    # A restarted Redis has no scripts: the NOSCRIPT reply, sent back inside a pipeline, must
+    # still reach the storage, which loads the script again.
+    prefix = f"test-{uuid.uuid4().hex}"
+    async with serving(settings_factory, rate_limit_key_prefix=prefix) as client:
+        first = await client.get(INFO)
+        redis = Redis.from_url(redis_server)
+        try:
+            await redis.script_flush()
+        finally:
+            await redis.aclose()
+        after = [(await client.get(INFO)).status_code for _ in range(3)]
+
+    assert first.headers["RateLimit-Remaining"] == "2"
+    assert after == [200, 200, 429]

@@ -45,7 +45,17 @@ class ConnectRetry:
         self._wait = wait_random_exponential(multiplier=initial_wait, max=max_wait)
 
     async def run(self, connect: Callable[[], Awaitable[T]]) -> T:
-        """Await `connect()` until it succeeds, fails for good, or the bound is reached."""
+        """Await `connect()` until it succeeds, fails for good, or the bound is reached.
+
+        The first attempt runs on its own: every request makes it and it nearly always succeeds,
+        so the retry loop and its bookkeeping are built only after it has failed.
+        """
+        try:
+            return await connect()
+        except Exception as exc:
+            if not is_transient_connect_error(exc):
+                raise
+            first_error: Exception | None = exc
         retrying = AsyncRetrying(
             stop=self._stop,
             wait=self._wait,
@@ -58,6 +68,11 @@ class ConnectRetry:
             async for attempt in retrying:
                 attempts = attempt.retry_state.attempt_number
                 with attempt:
+                    if first_error is not None:
+                        # Hand the loop the first attempt's failure, so the bound and the
+                        # waits count it as attempt 1.
+                        error, first_error = first_error, None
+                        raise error
                     result = await connect()
         except Exception as exc:
             if not is_transient_connect_error(exc):

@@ -1,17 +1,66 @@
-"""Sessions: the factory, and the gate that admits requests to the database in arrival order."""
+"""Sessions: the factories (one for writes, one for reads), and the gate that admits requests to
+the database in arrival order."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.db.errors import DatabaseBusyError
 
+# RFC 9110's safe methods: a request with one of them reads and never changes state.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that may write: one transaction each, committed by the request's dependency."""
     # Objects stay readable after commit: the response is built after the session commits.
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class ReadOnlySessionError(RuntimeError):
+    """Code serving a safe request tried to write: a bug to fix, so a 500 and a logged traceback."""
+
+
+class ReadOnlySession(Session):
+    """The session of a safe request: no transaction, and any write refused.
+
+    Its connection is in autocommit, so a read costs one round trip instead of three (BEGIN,
+    the query, COMMIT) and no transaction stays open while the response is built. Two
+    statements of one request may see different commits, as they already do at READ COMMITTED,
+    PostgreSQL's default level.
+    """
+
+
+def _refuse_flush(_session: Session, _flush_context: Any, _instances: Any) -> None:
+    raise ReadOnlySessionError(
+        "A GET, HEAD or OPTIONS request changed an object: write from POST, PUT, PATCH or DELETE."
+    )
+
+
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySessionError(
+            "A GET, HEAD or OPTIONS request ran an INSERT, UPDATE or DELETE: write from POST, "
+            "PUT, PATCH or DELETE."
+        )
+
+
+event.listen(ReadOnlySession, "before_flush", _refuse_flush)
+event.listen(ReadOnlySession, "do_orm_execute", _refuse_dml)
+
+
+def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions of safe requests (GET, HEAD, OPTIONS): autocommit reads, writes refused."""
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"),
+        sync_session_class=ReadOnlySession,
+        expire_on_commit=False,
+    )
 
 
 class SessionGate:

@@ -1,13 +1,48 @@
-"""The session gate admits requests in arrival order and gives up after its timeout."""
+"""Sessions: safe requests read in autocommit and cannot write; the session gate admits requests
+in arrival order and gives up after its timeout."""
 
 import asyncio
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from app.db.errors import DatabaseBusyError
-from app.db.session import SessionGate
+from app.db.models import Item
+from app.db.session import ReadOnlySessionError, SessionGate
+
+
+def read_sessions(app: FastAPI) -> async_sessionmaker[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = app.state.read_session_factory
+    return factory
+
+
+async def test_a_read_session_runs_without_a_transaction(app: FastAPI) -> None:
+    async with read_sessions(app)() as session:
+        assert session.get_bind().get_execution_options()["isolation_level"] == "AUTOCOMMIT"
+
+
+async def test_a_read_session_refuses_to_flush_a_change(app: FastAPI) -> None:
+    async with read_sessions(app)() as session:
+        session.add(Item(name="written from a GET"))
+        with pytest.raises(ReadOnlySessionError, match="GET, HEAD or OPTIONS"):
+            await session.flush()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [delete(Item), update(Item).values(name="renamed from a GET")],
+    ids=["delete", "update"],
+)
+async def test_a_read_session_refuses_insert_update_and_delete(
+    app: FastAPI, statement: Executable
+) -> None:
+    async with read_sessions(app)() as session:
+        with pytest.raises(ReadOnlySessionError, match="INSERT, UPDATE or DELETE"):
+            await session.execute(statement)
 
 
 async def test_waiters_are_admitted_in_arrival_order() -> None:

@@ -6,6 +6,7 @@ is revoked and its holder, attacker or not, must log in again.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.core.errors import UnauthorizedError
@@ -27,13 +28,11 @@ class RefreshTokenReusedError(UnauthorizedError):
     keep_changes = True
 
 
+@dataclass(frozen=True, slots=True)
 class AuthService:
-    def __init__(
-        self, users: UserRepository, tokens: RefreshTokenRepository, security: Security
-    ) -> None:
-        self.users = users
-        self.tokens = tokens
-        self.security = security
+    users: UserRepository
+    tokens: RefreshTokenRepository
+    security: Security
 
     async def login(self, email: str, password: str) -> TokenPair:
         try:

@@ -1,5 +1,6 @@
 """The rules of users: registration and password changes."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.core.errors import ConflictError, ForbiddenError
@@ -11,13 +12,11 @@ from app.db.repositories.users import UserRepository
 from app.schemas.users import PasswordChange, UserCreate
 
 
+@dataclass(frozen=True, slots=True)
 class UserService:
-    def __init__(
-        self, users: UserRepository, tokens: RefreshTokenRepository, security: Security
-    ) -> None:
-        self.users = users
-        self.tokens = tokens
-        self.security = security
+    users: UserRepository
+    tokens: RefreshTokenRepository
+    security: Security
 
     async def register(self, data: UserCreate, *, is_superuser: bool = False) -> User:
         user = User(

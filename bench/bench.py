@@ -1277,6 +1277,19 @@ def _version(package: str) -> str | None:
         return None
 
 
+Measure = Callable[[], dict[str, Any]]
+Report = Callable[[dict[str, Any] | None], None]
+
+
+def measure_section(what: str, measure: Measure) -> dict[str, Any]:
+    """One section's figures, or its error and the server output that explains it."""
+    try:
+        return measure()
+    except SetupError as error:
+        print(f"Could not measure {what}: {error}. Output:\n{error.output}")
+        return {"error": str(error), "output": error.output}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python bench/bench.py", description=__doc__)
     parser.add_argument("--matrix", action="store_true", help="also time the full matrix (slow)")
@@ -1359,44 +1372,35 @@ def main(argv: list[str] | None = None) -> int:
         if status == 0:
             report_http(results["http"])
 
-        results["auth"] = None
-        if not args.skip_auth:
-            try:
-                results["auth"] = measure_auth(
-                    snapshot, work, args.duration, args.rounds, args.candidates
-                )
-            except SetupError as error:
-                print(f"Could not measure GET {ME_PATH}: {error}. Output:\n{error.output}")
-                results["auth"] = {"error": str(error), "output": error.output}
+        sections: list[tuple[str, bool, str, Measure, Report]] = [
+            (
+                "auth",
+                args.skip_auth,
+                f"GET {ME_PATH}",
+                lambda: measure_auth(snapshot, work, args.duration, args.rounds, args.candidates),
+                report_auth,
+            ),
+            (
+                "rate_limit",
+                args.skip_rate_limit,
+                "the rate limiter",
+                lambda: measure_rate_limit(snapshot, work, args.duration, args.rounds),
+                report_rate_limit,
+            ),
+            (
+                "observability",
+                args.skip_observability,
+                "the cost of metrics and tracing",
+                lambda: measure_observability(snapshot, work, args.duration, args.rounds),
+                report_observability,
+            ),
+        ]
+        for key, skip, what, measure, report in sections:
+            results[key] = None if skip else measure_section(what, measure)
+            if results[key] is None or "error" not in results[key]:
+                report(results[key])
+            else:
                 status = 1
-        if results["auth"] is None or "error" not in results["auth"]:
-            report_auth(results["auth"])
-
-        results["rate_limit"] = None
-        if not args.skip_rate_limit:
-            try:
-                results["rate_limit"] = measure_rate_limit(
-                    snapshot, work, args.duration, args.rounds
-                )
-            except SetupError as error:
-                print(f"Could not measure the rate limiter: {error}. Output:\n{error.output}")
-                results["rate_limit"] = {"error": str(error), "output": error.output}
-                status = 1
-        if results["rate_limit"] is None or "error" not in results["rate_limit"]:
-            report_rate_limit(results["rate_limit"])
-
-        results["observability"] = None
-        if not args.skip_observability:
-            try:
-                results["observability"] = measure_observability(
-                    snapshot, work, args.duration, args.rounds
-                )
-            except SetupError as error:
-                print(f"Could not price metrics and tracing: {error}. Output:\n{error.output}")
-                results["observability"] = {"error": str(error), "output": error.output}
-                status = 1
-        if results["observability"] is None or "error" not in results["observability"]:
-            report_observability(results["observability"])
 
     latest = RESULTS / "latest.json"
     latest.write_text(json.dumps(results, indent=2) + "\n")

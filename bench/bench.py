@@ -1088,11 +1088,7 @@ def measure_rate_limit(snapshot: Path, work: Path, seconds: int, rounds: int) ->
             url = server.base + LIMITED_PATH
             return with_server_cpu(server, lambda: run_wrk(wrk, url, duration, CONNECTIONS))
 
-        for backend in backends:
-            load(backend, WARMUP_S)
-        for _ in range(rounds):
-            for backend in backends:
-                runs[backend].append(load(backend, seconds))
+        alternate(load, runs, rounds, seconds)
 
     summary = {backend: _median_run(backend_runs) for backend, backend_runs in runs.items()}
     off = summary["none"]["requests_per_s"]
@@ -1201,11 +1197,7 @@ def measure_observability(snapshot: Path, work: Path, seconds: int, rounds: int)
             url = server.base + path
             return with_server_cpu(server, lambda: run_wrk(wrk, url, duration, CONNECTIONS))
 
-        for name in runs:
-            load(name, WARMUP_S)
-        for _ in range(rounds):
-            for name in runs:
-                runs[name].append(load(name, seconds))
+        alternate(load, runs, rounds, seconds)
 
     summary = {name: _median_run(name_runs) for name, name_runs in runs.items()}
     ratios = {
@@ -1275,6 +1267,17 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def alternate(
+    load: Callable[[str, int], LoadRun], runs: dict[str, list[LoadRun]], rounds: int, seconds: int
+) -> None:
+    """Warm each server up, then load them in turn for `rounds` rounds, so drift hits all alike."""
+    for name in runs:
+        load(name, WARMUP_S)
+    for _ in range(rounds):
+        for name in runs:
+            runs[name].append(load(name, seconds))
 
 
 Measure = Callable[[], dict[str, Any]]

@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -731,14 +731,15 @@ def test_sigterm_lets_in_flight_requests_finish(
     assert re.search(r'"event": "shutdown"', service.output()), "the lifespan did not close"
 
 
+def with_fewest_servers(wanted: Callable[[Variant], bool]) -> list[Variant]:
+    """One variant that has what `wanted` asks for, with no database server when it can."""
+    variants = [variant for variant in feature_variants() if wanted(variant)]
+    return sorted(variants, key=lambda variant: variant.answers["database"] != "none")[:1]
+
+
 def redis_variants() -> list[Variant]:
     """The Redis limiter's variant with the fewest servers besides Redis."""
-    variants = [
-        variant
-        for variant in feature_variants()
-        if variant.answers["rate_limit_backend"] == "redis"
-    ]
-    return sorted(variants, key=lambda variant: variant.answers["database"] != "none")[:1]
+    return with_fewest_servers(lambda variant: variant.answers["rate_limit_backend"] == "redis")
 
 
 @pytest.mark.matrix
@@ -764,8 +765,7 @@ def test_workers_share_one_rate_limit_in_redis(
 
 def metrics_variants() -> list[Variant]:
     """One variant with metrics on, with the fewest servers besides the service."""
-    variants = [variant for variant in feature_variants() if variant.answers["metrics"]]
-    return sorted(variants, key=lambda variant: variant.answers["database"] != "none")[:1]
+    return with_fewest_servers(lambda variant: bool(variant.answers["metrics"]))
 
 
 @pytest.mark.matrix

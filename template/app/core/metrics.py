@@ -17,11 +17,11 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core.middleware import StatusRecorder, route_template
 
 METRICS_PATH = "/metrics"
-# One label for every path no route matched, so a scanner cannot grow the series without bound.
-UNMATCHED_ROUTE = "<unmatched>"
 # Likewise one label for any method outside HTTP's own: a client may send any token there.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -87,21 +87,13 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = StatusRecorder(send)
         IN_FLIGHT.inc()
         try:
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive, recorder)
         finally:
             IN_FLIGHT.dec()
-            route = getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
-            labels = (method, route, str(status))
+            labels = (method, route_template(scope), str(recorder.status))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(time.perf_counter() - start)

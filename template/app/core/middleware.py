@@ -22,6 +22,9 @@ REQUEST_ID_HEADER = b"x-request-id"
 # An incoming ID is kept only if it is short and plain, so it is safe to log and echo back.
 VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 
+# One name for every path no route matched, so a scanner cannot multiply log fields or series.
+UNMATCHED_ROUTE = "<unmatched>"
+
 access_logger = structlog.get_logger("app.access")
 error_logger = structlog.get_logger("app.errors")
 
@@ -31,6 +34,34 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that matched (`/api/v1/items/{item_id}`), never the raw path.
+
+    Read after the app has run: the router records its match in the scope. A raw path would put
+    every ID in a log field or metric label of its own.
+    """
+    return getattr(scope.get("route"), "path", UNMATCHED_ROUTE)
+
+
+class StatusRecorder:
+    """A `send` that remembers the response's status on its way out.
+
+    The status stays 500 until a response starts: an exception that escapes the app becomes the
+    500 that the error middleware answers.
+    """
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
 
 
 class RequestIdMiddleware:
@@ -85,23 +116,15 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        recorder = StatusRecorder(send)
         try:
-            await self.app(scope, receive, send_and_record)
+            await self.app(scope, receive, recorder)
         finally:
-            route = scope.get("route")
             access_logger.info(
                 "request",
                 method=scope["method"],
-                route=getattr(route, "path", "<unmatched>"),
-                status=status,
+                route=route_template(scope),
+                status=recorder.status,
                 duration_ms=round((time.perf_counter() - start) * 1000, 2),
             )
 

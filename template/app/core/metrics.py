@@ -41,6 +41,22 @@ IN_FLIGHT = Gauge(
     "HTTP requests being served right now.",
     multiprocess_mode="livesum",
 )
+# What app/core/resilience.py reports: retries and breaker state changes.
+RETRIES = Counter(
+    "resilience_retries",
+    "Failed attempts that will be tried again, by operation.",
+    ["operation"],
+)
+RETRIES_EXHAUSTED = Counter(
+    "resilience_retries_exhausted",
+    "Operations that failed every attempt allowed, by operation.",
+    ["operation"],
+)
+CIRCUIT_TRANSITIONS = Counter(
+    "circuit_breaker_transitions",
+    "Circuit breaker state changes, by breaker and the state entered.",
+    ["breaker", "state"],
+)
 
 _counters: dict[str, Counter] = {}
 

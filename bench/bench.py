@@ -812,6 +812,61 @@ def service_settings(service_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     return settings
 
 
+# What the data-access layer costs on its own: the rendered service's read session and
+# `session.get(User, ...)`, as users/me makes them, in a loop on one core with no HTTP around it.
+DATA_ACCESS_PROBE = """\
+import asyncio, sys, time
+from sqlalchemy import select
+from app.core.config import get_settings
+from app.db.engine import create_engine
+from app.db.models import User
+from app.db.session import create_read_session_factory
+
+async def main(count):
+    engine = create_engine(get_settings())
+    sessions = create_read_session_factory(engine)
+    async with sessions() as session:
+        user_id = await session.scalar(select(User.id).limit(1))
+
+    async def read():
+        async with sessions() as session:
+            await session.connection()
+            await session.get(User, user_id)
+
+    for _ in range(count // 10):
+        await read()
+    start = time.process_time()
+    for _ in range(count):
+        await read()
+    print((time.process_time() - start) / count * 1000)
+    await engine.dispose()
+
+try:
+    import uvloop
+except ImportError:
+    asyncio.run(main(int(sys.argv[1])))
+else:
+    uvloop.run(main(int(sys.argv[1])))
+"""
+DATA_ACCESS_READS = 3000
+
+
+def data_access_cpu_ms(service_dir: Path, env: dict[str, str]) -> float:
+    """CPU milliseconds of one read session and `session.get`, without the HTTP request."""
+    result = subprocess.run(
+        [*pinned(SERVER_CORE), sys.executable, "-c", DATA_ACCESS_PROBE, str(DATA_ACCESS_READS)],
+        cwd=service_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SetupError("could not time the data-access layer alone", result.stderr)
+    return round(float(result.stdout), 3)
+
+
 def post_json(url: str, body: dict[str, str]) -> tuple[int, Any]:
     request = urllib.request.Request(  # noqa: S310 - loopback
         url,
@@ -898,6 +953,7 @@ def measure_auth(
                     me_runs[name][connections].append(load_me(name, connections, seconds))
 
         login = measure_login(wrk, running["rendered"].base, credentials, work, seconds)
+        data_access_ms = data_access_cpu_ms(service_dir, env)
 
     bare = _median_run(bare_runs)
     figures = {
@@ -915,6 +971,7 @@ def measure_auth(
         "bare_runs": [asdict(run) for run in bare_runs],
         "services": figures,
         "login": {**login, "argon2": argon2},
+        "data_access_cpu_ms": data_access_ms,
         "pass": figures["rendered"]["pass"],
     }
 
@@ -1005,6 +1062,13 @@ def report_auth(auth: dict[str, Any] | None) -> None:
         check = rendered["checks"][key]
         value = shape.format(check["value"])
         print(f"  {label:<30} {value:>10}   target {target:<10} {verdict(check['pass'])}")
+    bare_cpu = auth["bare"]["server_cpu_ms"]
+    if bare_cpu is not None:
+        budget = bare_cpu / AUTH_RATIO_TARGET
+        print(
+            f"  the ratio target leaves {budget:.2f} ms of CPU per request; the read session and "
+            f"session.get(User) alone, no HTTP, take {auth['data_access_cpu_ms']:.2f} ms"
+        )
     if len(auth["services"]) > 1:
         report_candidates(auth["services"])
     login = auth["login"]

@@ -795,20 +795,41 @@ def check_connections(settings: dict[str, dict[str, Any]], database: BenchDataba
         )
 
 
-def service_settings(service_dir: Path, env: dict[str, str]) -> dict[str, Any]:
-    """REPORTED_SETTINGS as the service resolves them from env (and its .env, if it has one)."""
+def run_probe(
+    script: str,
+    args: list[str],
+    service_dir: Path,
+    env: dict[str, str],
+    *,
+    failure: str,
+    prefix: list[str] | None = None,
+    timeout: int = 60,
+) -> str:
+    """Run `script` with the service's interpreter inside its directory; return its stdout."""
     result = subprocess.run(
-        [sys.executable, "-c", SETTINGS_PROBE, *REPORTED_SETTINGS],
+        [*(prefix or []), sys.executable, "-c", script, *args],
         cwd=service_dir,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
     if result.returncode != 0:
-        raise SetupError(f"could not read the settings of {service_dir}", result.stderr)
-    settings: dict[str, Any] = json.loads(result.stdout)
+        raise SetupError(failure, result.stderr)
+    return result.stdout
+
+
+def service_settings(service_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """REPORTED_SETTINGS as the service resolves them from env (and its .env, if it has one)."""
+    output = run_probe(
+        SETTINGS_PROBE,
+        list(REPORTED_SETTINGS),
+        service_dir,
+        env,
+        failure=f"could not read the settings of {service_dir}",
+    )
+    settings: dict[str, Any] = json.loads(output)
     return settings
 
 
@@ -853,18 +874,16 @@ DATA_ACCESS_READS = 3000
 
 def data_access_cpu_ms(service_dir: Path, env: dict[str, str]) -> float:
     """CPU milliseconds of one read session and `session.get`, without the HTTP request."""
-    result = subprocess.run(
-        [*pinned(SERVER_CORE), sys.executable, "-c", DATA_ACCESS_PROBE, str(DATA_ACCESS_READS)],
-        cwd=service_dir,
-        env=env,
-        capture_output=True,
-        text=True,
+    output = run_probe(
+        DATA_ACCESS_PROBE,
+        [str(DATA_ACCESS_READS)],
+        service_dir,
+        env,
+        failure="could not time the data-access layer alone",
+        prefix=pinned(SERVER_CORE),
         timeout=120,
-        check=False,
     )
-    if result.returncode != 0:
-        raise SetupError("could not time the data-access layer alone", result.stderr)
-    return round(float(result.stdout), 3)
+    return round(float(output), 3)
 
 
 def post_json(url: str, body: dict[str, str]) -> tuple[int, Any]:

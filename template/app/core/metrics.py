@@ -22,7 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.core.middleware import StatusRecorder, route_template
 
 METRICS_PATH = "/metrics"
-# Likewise one label for any method outside HTTP's own: a client may send any token there.
+# One label for any method outside HTTP's own: a client may send any token there, and each would
+# make series of its own (unmatched paths share one label likewise: UNMATCHED_ROUTE).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter(
@@ -65,7 +66,7 @@ def counter(name: str, documentation: str, labelnames: Sequence[str] = ()) -> Co
     """The counter of this name, created on first use: how other modules count their events.
 
     Asking twice for the same name returns the same counter, so a module may call it at import
-    or per instance (a retry policy, a circuit breaker) without registering a duplicate.
+    or per instance (a client of another service, say) without registering a duplicate.
     """
     if name not in _counters:
         _counters[name] = Counter(name, documentation, labelnames)

@@ -13,7 +13,7 @@ from app.core.errors import UnauthorizedError
 from app.core.security import InvalidTokenError, Security, hash_refresh_token
 from app.db.models import RefreshToken, User
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
-from app.db.repositories.users import UserRepository
+from app.db.repositories.users import Principal, PrincipalRepository, UserRepository
 from app.schemas.auth import TokenPair
 from app.schemas.text import storable_text
 
@@ -74,16 +74,6 @@ class AuthService:
         if stored is not None:
             await self.tokens.revoke_family(stored.family_id, datetime.now(UTC))
 
-    async def authenticate(self, access_token: str) -> User:
-        try:
-            user_id = self.security.user_id_from_access_token(access_token)
-        except InvalidTokenError as exc:
-            raise UnauthorizedError(ACCESS_REFUSED) from exc
-        user = await self.users.get(user_id)
-        if user is None or not user.is_active:
-            raise UnauthorizedError(ACCESS_REFUSED)
-        return user
-
     async def _issue(self, user: User, *, family_id: str) -> TokenPair:
         issued = self.security.issue_refresh_token()
         await self.tokens.add(
@@ -99,3 +89,22 @@ class AuthService:
             refresh_token=issued.token,
             expires_in=self.security.settings.access_token_minutes * 60,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticator:
+    """Who a request's access token speaks for: every authenticated request asks this first."""
+
+    principals: PrincipalRepository
+    security: Security
+
+    async def authenticate(self, access_token: str) -> Principal:
+        """The token's active user, read fresh: a deactivated or deleted user loses access now."""
+        try:
+            user_id = self.security.user_id_from_access_token(access_token)
+        except InvalidTokenError as exc:
+            raise UnauthorizedError(ACCESS_REFUSED) from exc
+        principal = await self.principals.get(user_id)
+        if principal is None or not principal.is_active:
+            raise UnauthorizedError(ACCESS_REFUSED)
+        return principal

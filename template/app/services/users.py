@@ -3,13 +3,14 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.core.errors import ConflictError, ForbiddenError
+from app.core.errors import ConflictError, ForbiddenError, UnauthorizedError
 from app.core.security import Security
 from app.db.errors import UniqueViolationError
 from app.db.models import User
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
-from app.db.repositories.users import UserRepository
+from app.db.repositories.users import Principal, UserRepository
 from app.schemas.users import PasswordChange, UserCreate
+from app.services.auth import ACCESS_REFUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,10 @@ class UserService:
             # Saying the address is taken is the one disclosure registration cannot avoid.
             raise ConflictError("A user with this e-mail address already exists.") from exc
 
-    async def change_password(self, user: User, data: PasswordChange) -> None:
+    async def change_password(self, principal: Principal, data: PasswordChange) -> None:
+        user = await self.users.get(principal.id)
+        if user is None:  # deleted since the request was authenticated
+            raise UnauthorizedError(ACCESS_REFUSED)
         valid, _ = self.security.verify_password(data.current_password, user.password_hash)
         if not valid:
             raise ForbiddenError("The current password is not correct.")

@@ -2,9 +2,11 @@
 
 from typing import Any
 
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
-from tests.conftest import PASSWORD, bearer, sign_up
+from app.db.session import SessionGate
+from app.main import create_app
+from tests.conftest import PASSWORD, SettingsFactory, bearer, delete_committed_user, sign_up
 
 ME = "/api/v1/users/me"
 
@@ -51,3 +53,37 @@ async def test_a_wrong_current_password_is_forbidden(client: AsyncClient) -> Non
 
     assert response.status_code == 403
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_principal_lookup_needs_one_place_at_the_gate(
+    settings_factory: SettingsFactory, migrated: None
+) -> None:
+    # An app of its own, committing for real: the lookup opens its own connection here, where
+    # the other tests hand it their transaction's. With one place at the gate, a request that
+    # held its session while the lookup waited for a second place would time out with a 503.
+    email = "lookup@example.com"
+    settings = settings_factory(database_pool_size=1, database_pool_timeout=0.5)
+    app = create_app(settings)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = ASGITransport(app=app)
+            async with AsyncClient(transport=transport, base_url="http://test") as client:
+                signed_in = bearer(await sign_up(client, email))
+                me = await client.get(ME, headers=signed_in)
+                # The item service takes the session first: the lookup reads on its connection.
+                listed = await client.get("/api/v1/items", headers=signed_in)
+                deleted = await client.delete("/api/v1/items/999999", headers=signed_in)
+                gate: SessionGate = app.state.session_gate
+                async with gate.turn():
+                    busy = await client.get(ME, headers=signed_in)
+    finally:
+        await delete_committed_user(settings, email)
+
+    assert me.status_code == 200
+    assert me.json()["email"] == email
+    assert listed.status_code == 200
+    assert deleted.status_code == 404
+    # The lookup waits its turn like a session does, and a wait too long is the usual 503.
+    assert busy.status_code == 503
+    assert busy.headers["content-type"] == "application/problem+json"
+    assert busy.headers["retry-after"] == "1"

@@ -1,11 +1,51 @@
 """Queries on the users table."""
 
-from sqlalchemy import select
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.errors import UniqueViolationError
 from app.db.models import User
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The user a request acts for: the columns authentication and ownership read."""
+
+    id: int
+    email: str
+    is_active: bool
+    is_superuser: bool
+    created_at: datetime
+
+
+# Opens the connection a principal is read on, and gives it back when the block ends.
+ReadConnector = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+# Built once, so every lookup hits SQLAlchemy's compiled-statement cache.
+PRINCIPAL_BY_ID = select(
+    User.id, User.email, User.is_active, User.is_superuser, User.created_at
+).where(User.id == bindparam("user_id"))
+
+
+class PrincipalRepository:
+    """Looks up the principal of every authenticated request, so it is lean on purpose: a Core
+    select on a connection of its own, no session and no identity map, since the value is only
+    read. `connect` opens that connection (app/api/deps.py: `read_connection`).
+    """
+
+    def __init__(self, connect: ReadConnector) -> None:
+        self.connect = connect
+
+    async def get(self, user_id: int) -> Principal | None:
+        async with self.connect() as connection:
+            row = (await connection.execute(PRINCIPAL_BY_ID, {"user_id": user_id})).first()
+        return None if row is None else Principal(*row)
 
 
 class UserRepository:

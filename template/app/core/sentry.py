@@ -17,6 +17,7 @@ from sentry_sdk.integrations.starlette import StarletteIntegration
 from sentry_sdk.types import Event, Hint
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from structlog.typing import EventDict
 
 from app.core.config import Settings
 from app.core.errors import AppError
@@ -32,7 +33,8 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 def sentry_options(settings: Settings) -> dict[str, Any]:
     """The arguments of `sentry_sdk.init`, apart from where events are sent."""
     # No automatic capture: the integrations would report a handled HTTPException a second time,
-    # and the logging one every `logger.exception` line.
+    # and the logging one every `logger.exception` line. Its breadcrumbs are off too: the app's
+    # own lines never pass through stdlib logging, so `add_breadcrumb` records every line.
     no_capture: set[int] = set()
     return {
         "dsn": settings.sentry_dsn,
@@ -43,9 +45,28 @@ def sentry_options(settings: Settings) -> dict[str, Any]:
         "integrations": [
             StarletteIntegration(failed_request_status_codes=no_capture),
             FastApiIntegration(failed_request_status_codes=no_capture),
-            LoggingIntegration(event_level=None),
+            LoggingIntegration(level=None, event_level=None),
         ],
     }
+
+
+# What a breadcrumb shows apart from its data; the timestamp is the breadcrumb's own.
+NOT_BREADCRUMB_DATA = frozenset({"event", "level", "logger", "timestamp"})
+
+
+def add_breadcrumb(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """A structlog processor: each log line, the app's and the libraries', becomes a breadcrumb
+    of the next event reported in the same request."""
+    if sentry_sdk.get_client().is_active():
+        sentry_sdk.add_breadcrumb(
+            category=event_dict.get("logger"),
+            message=str(event_dict.get("event")),
+            level=method_name,
+            data={
+                key: value for key, value in event_dict.items() if key not in NOT_BREADCRUMB_DATA
+            },
+        )
+    return event_dict
 
 
 def init_sentry(settings: Settings) -> bool:

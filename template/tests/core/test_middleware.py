@@ -1,6 +1,5 @@
 """The middleware stack: request IDs, security headers, body size limit and unhandled errors."""
 
-import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,7 +8,7 @@ from httpx import ASGITransport, AsyncClient
 from pydantic import BaseModel
 
 from app.main import create_app
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, log_events
 
 MAX_BODY = 64
 
@@ -100,10 +99,9 @@ async def test_a_body_within_the_limit_passes(probe: AsyncClient) -> None:
 
 
 async def test_an_unhandled_error_is_a_generic_500_problem(
-    probe: AsyncClient, caplog: pytest.LogCaptureFixture
+    probe: AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with caplog.at_level(logging.ERROR):
-        response = await probe.get("/test/boom", headers={"X-Request-ID": "trace-me-0001"})
+    response = await probe.get("/test/boom", headers={"X-Request-ID": "trace-me-0001"})
 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
@@ -114,26 +112,25 @@ async def test_an_unhandled_error_is_a_generic_500_problem(
     assert "secret" not in response.text
     assert "Traceback" not in response.text
     # The traceback goes to the log, with the request ID bound.
-    errors = [record for record in caplog.records if record.name == "app.errors"]
+    errors = [line for line in log_events(capsys) if line["logger"] == "app.errors"]
     assert len(errors) == 1
-    assert errors[0].exc_info is not None
-    assert errors[0].msg["request_id"] == "trace-me-0001"  # type: ignore[index]
+    assert "Traceback" in errors[0]["exception"]
+    assert errors[0]["request_id"] == "trace-me-0001"
 
 
 async def test_the_access_log_names_the_route_template(
-    probe: AsyncClient, caplog: pytest.LogCaptureFixture
+    probe: AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="app.access"):
-        await probe.get("/api/v1/info", headers={"X-Request-ID": "access-log-01"})
-        await probe.get("/no/such/path")
+    await probe.get("/api/v1/info", headers={"X-Request-ID": "access-log-01"})
+    await probe.get("/no/such/path")
 
-    lines = [record.msg for record in caplog.records if record.name == "app.access"]
+    lines = [line for line in log_events(capsys) if line["logger"] == "app.access"]
     assert len(lines) == 2
     first, unmatched = lines
-    assert first["route"] == "/api/v1/info"  # type: ignore[index]
-    assert first["status"] == 200  # type: ignore[index]
-    assert first["method"] == "GET"  # type: ignore[index]
-    assert first["request_id"] == "access-log-01"  # type: ignore[index]
-    assert float(first["duration_ms"]) >= 0  # type: ignore[index]
-    assert unmatched["route"] == "<unmatched>"  # type: ignore[index]
-    assert unmatched["status"] == 404  # type: ignore[index]
+    assert first["route"] == "/api/v1/info"
+    assert first["status"] == 200
+    assert first["method"] == "GET"
+    assert first["request_id"] == "access-log-01"
+    assert float(first["duration_ms"]) >= 0
+    assert unmatched["route"] == "<unmatched>"
+    assert unmatched["status"] == 404

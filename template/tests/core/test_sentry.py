@@ -1,10 +1,13 @@
 """Sentry: started only with a DSN; one event per server error, carrying the request ID, no secret."""
 
 import json
+import logging
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 import sentry_sdk
+import structlog
 from fastapi import FastAPI, HTTPException, Request
 from httpx import ASGITransport, AsyncClient
 from sentry_sdk.envelope import Envelope
@@ -110,6 +113,33 @@ async def test_unhandled_error_sends_one_event_with_request_id_and_no_secret(
     sent = json.dumps(event, default=str)
     for secret in (PASSWORD, "token-never-sent", "cookie-never-sent"):
         assert secret not in sent
+
+
+async def test_the_log_lines_before_an_error_are_its_breadcrumbs(
+    settings_factory: SettingsFactory, sentry_events: list[Event]
+) -> None:
+    app = app_with_errors(settings_factory)
+
+    @app.get("/logged")
+    async def logged() -> None:
+        structlog.get_logger("app.ledger").info("ledger_opened", ledger="main")
+        logging.getLogger("some.library").warning("the library had trouble")
+        raise RuntimeError("the ledger broke")
+
+    async with client_of(app) as client:
+        response = await client.get("/logged", headers={"X-Request-ID": REQUEST_ID})
+
+    assert response.status_code == 500
+    (event,) = sentry_events
+    crumbs = cast(dict[str, list[dict[str, Any]]], event["breadcrumbs"])["values"]
+    # The app's own lines skip stdlib logging; the libraries' pass through it: one crumb each.
+    [app_line] = [crumb for crumb in crumbs if crumb["category"] == "app.ledger"]
+    [library_line] = [crumb for crumb in crumbs if crumb["category"] == "some.library"]
+    assert (app_line["message"], app_line["level"]) == ("ledger_opened", "info")
+    assert app_line["data"]["ledger"] == "main"
+    assert app_line["data"]["request_id"] == REQUEST_ID
+    assert library_line["message"] == "the library had trouble"
+    assert library_line["level"] == "warning"
 
 
 async def test_server_errors_are_sent_with_detail_and_client_errors_are_not(

@@ -54,15 +54,11 @@ event.listen(ReadOnlySession, "before_flush", _refuse_flush)
 event.listen(ReadOnlySession, "do_orm_execute", _refuse_dml)
 
 
-def autocommit(engine: AsyncEngine) -> AsyncEngine:
-    """The engine's own pool, each connection in autocommit while it is checked out."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions of safe requests (GET, HEAD, OPTIONS): autocommit reads, writes refused."""
+def create_read_session_factory(read_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions of safe requests (GET, HEAD, OPTIONS), on the autocommit engine
+    (`create_engine(settings, autocommit=True)`): reads without a transaction, writes refused."""
     return async_sessionmaker(
-        autocommit(engine),
+        read_engine,
         sync_session_class=ReadOnlySession,
         expire_on_commit=False,
     )

@@ -847,7 +847,7 @@ from app.db.engine import create_engine
 from app.db.models import User
 from app.db.repositories.users import PrincipalRepository
 from app.db.retry import request_connect_retry
-from app.db.session import SessionGate, autocommit
+from app.db.session import SessionGate
 
 async def main(count):
     settings = get_settings()
@@ -856,7 +856,7 @@ async def main(count):
     app_state = SimpleNamespace(
         session_gate=gate,
         connect_retry=request_connect_retry(settings),
-        read_engine=autocommit(engine),
+        read_engine=create_engine(settings, autocommit=True),
     )
     request = SimpleNamespace(state=SimpleNamespace(), app=SimpleNamespace(state=app_state))
     principals = PrincipalRepository(partial(read_connection, request))

@@ -869,6 +869,7 @@ async def main(count):
     for _ in range(count):
         await principals.get(user_id)
     print((time.process_time() - start) / count * 1000)
+    await app_state.read_engine.dispose()
     await engine.dispose()
 
 try:

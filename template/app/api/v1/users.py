@@ -5,6 +5,7 @@ from fastapi import APIRouter, status
 from app.api.deps import CurrentUser, UserServiceDep
 from app.api.openapi import DATABASE_ERRORS, JSON_BODY_ERRORS, problem_responses
 from app.api.v1 import PREFIX
+from app.db.repositories.users import Principal
 from app.schemas.users import PasswordChange, UserRead
 
 router = APIRouter(
@@ -15,8 +16,8 @@ router = APIRouter(
 @router.get(
     "/me", operation_id="users-me", response_model=UserRead, responses=problem_responses(401)
 )
-async def read_me(user: CurrentUser) -> UserRead:
-    return UserRead.model_validate(user)
+async def read_me(user: CurrentUser) -> Principal:
+    return user  # `response_model` shapes it: one validation, not a model built twice
 
 
 @router.post(

@@ -34,9 +34,9 @@ PRINCIPAL_BY_ID = select(
 
 
 class PrincipalRepository:
-    """Looks up the principal of every authenticated request, so it is lean on purpose: a Core
-    select on a connection of its own, no session and no identity map, since the value is only
-    read. `connect` opens that connection (app/api/deps.py: `read_connection`).
+    """Looks up the principal of every authenticated request, so it is lean on purpose: one Core
+    select, no session and no identity map, since the value is only read. `connect` opens the
+    connection (`read_connection` in app/api/deps.py: a short one of its own, or the session's).
     """
 
     def __init__(self, connect: ReadConnector) -> None:

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import SettingsDep
 from app.api.openapi import problem_responses
-from app.core.errors import problem_response
+from app.core.errors import problem_response, request_path
 from app.schemas.health import Liveness, Readiness
 from app.services.health import check_readiness
 
@@ -49,6 +49,6 @@ async def readiness(request: Request, settings: SettingsDep) -> Readiness | JSON
         503,
         f"Not ready: {', '.join(failing)} failing.",
         type_="urn:problem:not-ready",
-        instance=request.url.path,
+        instance=request_path(request.scope),
         checks=report.model_dump()["checks"],
     )

@@ -10,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.types import Scope
 
 from app.core.request_context import current_request_id
 
@@ -70,6 +71,16 @@ class ServiceUnavailableError(AppError):
     type = "urn:problem:service-unavailable"
 
 
+def request_path(scope: Scope) -> str:
+    """The path as the client sent it, for a problem's `instance`.
+
+    Never `request.url.path`: Starlette builds that URL from the Host header, which the client
+    chooses, so a crafted Host could put any text there.
+    """
+    raw_path: bytes | None = scope.get("raw_path")
+    return raw_path.decode("latin-1") if raw_path else str(scope["path"])
+
+
 def problem_body(
     status: int,
     detail: str,
@@ -110,7 +121,7 @@ async def handle_app_error(request: Request, exc: AppError) -> ProblemResponse:
         exc.detail,
         type_=exc.type,
         title=exc.title,
-        instance=request.url.path,
+        instance=request_path(request.scope),
         headers=exc.headers,
     )
 
@@ -122,7 +133,9 @@ async def handle_http_exception(request: Request, exc: StarletteHTTPException) -
     detail = (
         exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else _default_detail(exc)
     )
-    return problem_response(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+    return problem_response(
+        exc.status_code, detail, instance=request_path(request.scope), headers=exc.headers
+    )
 
 
 def _default_detail(exc: StarletteHTTPException) -> str:
@@ -139,7 +152,7 @@ def malformed_body(request: Request, detail: str) -> ProblemResponse:
         HTTPStatus.BAD_REQUEST,
         detail,
         type_="urn:problem:malformed-body",
-        instance=request.url.path,
+        instance=request_path(request.scope),
     )
 
 
@@ -152,13 +165,13 @@ async def handle_validation_error(request: Request, exc: RequestValidationError)
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             "Send the body as application/json.",
             type_="urn:problem:unsupported-media-type",
-            instance=request.url.path,
+            instance=request_path(request.scope),
         )
     return problem_response(
         HTTPStatus.UNPROCESSABLE_ENTITY,
         "The request is not valid; see `errors`.",
         type_="urn:problem:validation",
-        instance=request.url.path,
+        instance=request_path(request.scope),
         errors=_public_errors(errors),
     )
 

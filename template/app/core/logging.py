@@ -45,6 +45,29 @@ def configure_logging(
     settings: Settings, processors: Sequence[structlog.typing.Processor] = ()
 ) -> None:
     """Configure structlog and stdlib logging; `processors` add fields to every line."""
+    shared, renderer = _pipeline(settings, processors)
+    # The app's loggers render and write on their own; the servers' and libraries' stdlib records
+    # go through the same processors in the formatter below, so every line looks alike. Loggers
+    # are not cached: each line follows the latest configuration, for under a microsecond more.
+    structlog.configure(
+        processors=[*shared, renderer],
+        logger_factory=StderrLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[settings.log_level]
+        ),
+        cache_logger_on_first_use=False,
+    )
+    logging.config.dictConfig(_stdlib_config(shared, renderer, settings.log_level))
+
+
+def server_logging_config(settings: Settings) -> dict[str, Any]:
+    """gunicorn's `logconfig_dict`: the master's own lines rendered as the app renders its own."""
+    return _stdlib_config(*_pipeline(settings, ()), settings.log_level)
+
+
+def _pipeline(
+    settings: Settings, processors: Sequence[structlog.typing.Processor]
+) -> tuple[list[structlog.typing.Processor], structlog.typing.Processor]:
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -58,40 +81,31 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer()
+    return shared, renderer
 
-    # The app's loggers render and write on their own; the servers' and libraries' stdlib records
-    # go through the same processors in the formatter below, so every line looks alike. Loggers
-    # are not cached: each line follows the latest configuration, for under a microsecond more.
-    structlog.configure(
-        processors=[*shared, renderer],
-        logger_factory=StderrLogger,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[settings.log_level]
-        ),
-        cache_logger_on_first_use=False,
-    )
 
+def _stdlib_config(
+    shared: list[structlog.typing.Processor], renderer: structlog.typing.Processor, level: str
+) -> dict[str, Any]:
     handler_config: dict[str, Any] = {"class": "logging.StreamHandler", "formatter": "structlog"}
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {
-                "structlog": {
-                    "()": structlog.stdlib.ProcessorFormatter,
-                    "foreign_pre_chain": shared,
-                    "processors": [
-                        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                        renderer,
-                    ],
-                }
-            },
-            "handlers": {"default": handler_config},
-            "root": {"handlers": ["default"], "level": settings.log_level},
-            "loggers": {
-                **{name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS},
-                **{name: {"handlers": [], "propagate": False} for name in SILENCED_LOGGERS},
-                **{name: {"level": "WARNING"} for name in QUIET_LOGGERS},
-            },
-        }
-    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "foreign_pre_chain": shared,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    renderer,
+                ],
+            }
+        },
+        "handlers": {"default": handler_config},
+        "root": {"handlers": ["default"], "level": level},
+        "loggers": {
+            **{name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS},
+            **{name: {"handlers": [], "propagate": False} for name in SILENCED_LOGGERS},
+            **{name: {"level": "WARNING"} for name in QUIET_LOGGERS},
+        },
+    }

@@ -1,11 +1,12 @@
 """Pure ASGI middleware. Outermost first, the stack is:
 
-RequestIdMiddleware -> AccessLogMiddleware -> SecurityHeadersMiddleware -> CORS
--> ServerErrorMiddleware -> BodySizeLimitMiddleware -> the app.
+RequestIdMiddleware -> AccessLogMiddleware -> SecurityHeadersMiddleware -> AllowedHostsMiddleware
+-> CORS -> ServerErrorMiddleware -> BodyReadTimeoutMiddleware -> BodySizeLimitMiddleware -> the app.
 
 Pure ASGI (never BaseHTTPMiddleware) keeps contextvars intact and responses streaming.
 """
 
+import asyncio
 import re
 import secrets
 import time
@@ -15,12 +16,15 @@ import structlog
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import problem_response
+from app.core.errors import problem_response, request_path
 from app.core.request_context import request_id_var
 
 REQUEST_ID_HEADER = b"x-request-id"
 # An incoming ID is kept only if it is short and plain, so it is safe to log and echo back.
 VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
+
+# Methods whose body, if a client sends one, no route reads.
+BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # One name for every path no route matched, so a scanner cannot multiply log fields or series.
 UNMATCHED_ROUTE = "<unmatched>"
@@ -137,6 +141,11 @@ class SecurityHeadersMiddleware:
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
         (b"cross-origin-opener-policy", b"same-origin"),
+        # Other sites' pages may not embed these responses (an image, a script), only read them
+        # through CORS where CORS_ORIGINS allows it.
+        (b"cross-origin-resource-policy", b"same-origin"),
+        # An API needs no browser feature: a page that frames or opens it gets none either.
+        (b"permissions-policy", b"camera=(), geolocation=(), microphone=(), payment=(), usb=()"),
         (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     )
     # The interactive docs load their own scripts and styles; a strict CSP would blank them.
@@ -161,6 +170,52 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class AllowedHostsMiddleware:
+    """Answers a request whose Host header names none of `allowed_hosts` with a 400 problem.
+
+    Sits inside the request-ID, access-log and security-header layers, so the refusal carries the
+    request ID and headers and is logged, and outside everything else, so nothing is built from a
+    host nobody configured. `"*"` allows any host and `"*.example.com"` any of its subdomains.
+    `exempt_paths` (the probes and /metrics, which the orchestrator and the scraper address by the
+    pod's IP) are passed through: they answer nothing built from the Host.
+    """
+
+    def __init__(
+        self, app: ASGIApp, allowed_hosts: Iterable[str], exempt_paths: Iterable[str] = ()
+    ) -> None:
+        self.app = app
+        hosts = [host.lower() for host in allowed_hosts]
+        self.any_host = "*" in hosts
+        self.names = frozenset(host for host in hosts if not host.startswith("*."))
+        self.suffixes = tuple(host[1:] for host in hosts if host.startswith("*."))
+        self.exempt_paths = frozenset(exempt_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or self.any_host
+            or scope["path"] in self.exempt_paths
+            or self.is_allowed(_header(scope, b"host"))
+        ):
+            await self.app(scope, receive, send)
+            return
+        response = problem_response(
+            400,
+            "The Host header names no host this service answers for.",
+            type_="urn:problem:invalid-host",
+            instance=request_path(scope),
+        )
+        await response(scope, receive, send)
+
+    def is_allowed(self, header: bytes | None) -> bool:
+        if header is None:
+            return False
+        host = header.decode("latin-1").lower()
+        # Drop the port: "[::1]:8000" -> "[::1]", "example.com:8000" -> "example.com".
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
+        return host in self.names or (bool(self.suffixes) and host.endswith(self.suffixes))
 
 
 class ServerErrorMiddleware:
@@ -213,7 +268,7 @@ class BodySizeLimitMiddleware:
         self.max_body_size = max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http" or scope["method"] in BODYLESS_METHODS:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
@@ -241,5 +296,47 @@ class BodySizeLimitMiddleware:
         return f"The request body is larger than {self.max_body_size} bytes."
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(413, self._detail, instance=scope["path"])
+        response = problem_response(413, self._detail, instance=request_path(scope))
         await response(scope, receive, send)
+
+
+class BodyReadTimeoutMiddleware:
+    """Answers 408 and closes the connection when a request body takes longer than `timeout`.
+
+    The clock starts at the first read of the body and covers all of it, so neither a client that
+    stalls (a Content-Length it never sends) nor one that trickles a byte at a time holds a
+    connection longer. It sits next to the app, like BodySizeLimitMiddleware, so the HTTPException
+    raised from `receive` reaches the problem handler. Reads after the body (a wait for the
+    client's disconnect) are not timed.
+    """
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in BODYLESS_METHODS:
+            await self.app(scope, receive, send)
+            return
+        deadline: float | None = None
+        body_read = False
+
+        async def timed_receive() -> Message:
+            nonlocal deadline, body_read
+            if body_read:
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"The request body did not arrive within {self.timeout:g} seconds.",
+                    headers={"Connection": "close"},
+                ) from None
+            body_read = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, timed_receive, send)

@@ -1,5 +1,6 @@
-"""The middleware stack: request IDs, security headers, body size limit and unhandled errors."""
+"""The middleware stack: request IDs, security headers, allowed hosts, body limits and errors."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ from app.main import create_app
 from tests.conftest import SettingsFactory, log_events
 
 MAX_BODY = 64
+BODY_READ_TIMEOUT = 0.2
 
 
 class Echo(BaseModel):
@@ -20,7 +22,8 @@ class Echo(BaseModel):
 @pytest.fixture
 async def probe(settings_factory: SettingsFactory) -> AsyncIterator[AsyncClient]:
     """An app from the real factory with two routes of its own: one echoes, one fails."""
-    app: FastAPI = create_app(settings_factory(max_body_size=MAX_BODY))
+    settings = settings_factory(max_body_size=MAX_BODY, body_read_timeout=BODY_READ_TIMEOUT)
+    app: FastAPI = create_app(settings)
 
     @app.post("/test/echo")
     async def echo(body: Echo) -> Echo:
@@ -66,6 +69,56 @@ async def test_security_headers_are_on_every_response(probe: AsyncClient) -> Non
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"] == "no-referrer"
         assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert response.headers["cross-origin-opener-policy"] == "same-origin"
+        assert response.headers["cross-origin-resource-policy"] == "same-origin"
+        assert "camera=()" in response.headers["permissions-policy"]
+
+
+@pytest.fixture
+async def hosted(settings_factory: SettingsFactory) -> AsyncIterator[AsyncClient]:
+    """An app that serves api.example.com and the subdomains of internal.example only."""
+    app = create_app(settings_factory(allowed_hosts=["api.example.com", "*.internal.example"]))
+    transport = ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=transport, base_url="http://api.example.com") as client,
+    ):
+        yield client
+
+
+async def test_a_request_for_another_host_is_a_400_problem(hosted: AsyncClient) -> None:
+    response = await hosted.get("/api/v1/info", headers={"Host": "attacker.example"})
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "urn:problem:invalid-host"
+    assert body["instance"] == "/api/v1/info"
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert "attacker" not in response.text
+
+
+@pytest.mark.parametrize("host", ["api.example.com", "API.example.com:443", "eu.internal.example"])
+async def test_allowed_hosts_and_their_subdomains_are_served(
+    hosted: AsyncClient, host: str
+) -> None:
+    response = await hosted.get("/api/v1/info", headers={"Host": host})
+
+    assert response.status_code == 200
+
+
+async def test_the_probes_answer_whatever_the_host(hosted: AsyncClient) -> None:
+    # The kubelet addresses a pod's probes by its IP.
+    response = await hosted.get("/health/live", headers={"Host": "10.0.0.7:8000"})
+
+    assert response.status_code == 200
+
+
+async def test_a_problem_instance_is_the_path_sent_never_the_host(probe: AsyncClient) -> None:
+    response = await probe.get("/no/such/path", headers={"Host": "attacker.example/poison?"})
+
+    assert response.status_code == 404
+    assert response.json()["instance"] == "/no/such/path"
 
 
 async def test_a_declared_oversized_body_is_a_413(probe: AsyncClient) -> None:
@@ -89,6 +142,21 @@ async def test_a_streamed_oversized_body_is_a_413(probe: AsyncClient) -> None:
 
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_stalled_body_is_a_408_that_closes_the_connection(probe: AsyncClient) -> None:
+    async def stalling() -> AsyncIterator[bytes]:
+        yield b'{"text": "'
+        await asyncio.sleep(30)  # never sends the rest
+
+    response = await probe.post(
+        "/test/echo", content=stalling(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 408
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["connection"] == "close"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
 
 
 async def test_a_body_within_the_limit_passes(probe: AsyncClient) -> None:

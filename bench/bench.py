@@ -63,10 +63,12 @@ LIVE_PATH = "/health/live"
 # own there, created for the run and dropped after it.
 DATABASE_SERVER = "postgres@127.0.0.1:5432"
 
-# The service as production runs it. Production refuses the default DATABASE_URL and JWT_SECRET.
+# The service as production runs it. Production refuses the default DATABASE_URL and JWT_SECRET,
+# and starts only with ALLOWED_HOSTS set.
 # Liveness never touches the database, so there the URL only has to be acceptable, not reachable.
 SERVICE_ENV = {
     "ENVIRONMENT": "production",
+    "ALLOWED_HOSTS": "127.0.0.1",
     "DATABASE_URL": f"postgresql+asyncpg://{DATABASE_SERVER}/postgres",
     "JWT_SECRET": secrets.token_urlsafe(64),
     "LOG_JSON": "true",

@@ -119,6 +119,7 @@ def production_env() -> dict[str, str]:
     secret = secrets.token_urlsafe(48)  # JWT_SECRET, where auth=jwt; production refuses the default
     return {
         "ENVIRONMENT": "production",
+        "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_JSON": "true",
         "JWT_SECRET": secret,
         # /api/v1/info is rate limited: the load measures memory, not the limiter's 429s.

@@ -161,6 +161,19 @@ async def test_server_errors_are_sent_with_detail_and_client_errors_are_not(
     assert all(event["extra"]["request_id"] for event in sentry_events)
 
 
+async def test_an_outage_is_reported_once_per_interval_not_per_request(
+    settings_factory: SettingsFactory, sentry_events: list[Event]
+) -> None:
+    async with client_of(app_with_errors(settings_factory)) as client:
+        statuses = {(await client.get("/busy")).status_code for _ in range(100)}
+        upstream = (await client.get("/upstream")).status_code
+
+    assert statuses == {503}
+    assert upstream == 502
+    assert [event["tags"]["http_status"] for event in sentry_events] == ["503", "502"]
+    assert sentry_events[0]["extra"]["left_out"] == 0
+
+
 async def test_client_errors_are_sent_when_asked(
     settings_factory: SettingsFactory, sentry_events: list[Event]
 ) -> None:

@@ -35,6 +35,17 @@ async def test_register_returns_the_user_without_its_password(client: AsyncClien
     assert "password" not in response.text
 
 
+async def test_the_document_says_what_an_email_must_look_like(client: AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    email = document["components"]["schemas"]["UserCreate"]["properties"]["email"]
+
+    assert email["pattern"] == r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$"
+    refused = await client.post(
+        "/api/v1/auth/register", json={"email": "no-at-sign", "password": PASSWORD}
+    )
+    assert refused.status_code == 422
+
+
 async def test_an_email_is_taken_whatever_its_case(client: AsyncClient) -> None:
     await sign_up(client, "ada@example.com")
 

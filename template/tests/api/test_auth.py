@@ -101,6 +101,23 @@ async def test_login_never_says_which_part_was_wrong(client: AsyncClient) -> Non
     )
 
 
+async def test_the_document_offers_only_what_the_login_form_accepts(client: AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    [(name, form)] = [
+        (name, schema)
+        for name, schema in document["components"]["schemas"].items()
+        if "grant_type" in schema.get("properties", {})
+    ]
+
+    # A form cannot carry null, and an empty field reads as a missing one.
+    assert form["properties"]["grant_type"]["const"] == "password"
+    assert "anyOf" not in form["properties"]["grant_type"]
+    assert form["properties"]["username"]["minLength"] == 1
+    assert form["properties"]["password"]["minLength"] == 1
+    empty = await client.post(f"{AUTH}/token", data={"username": "", "password": PASSWORD})
+    assert empty.status_code == 422, name
+
+
 async def test_a_form_login_no_database_could_hold_is_refused(client: AsyncClient) -> None:
     # The OAuth2 form escapes the JSON bodies' validation; a NUL reached PostgreSQL as a 500.
     for username, password in (("ada\x00@example.com", PASSWORD), ("ada@example.com", "\x00")):

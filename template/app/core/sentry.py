@@ -32,8 +32,10 @@ SCRUBBED = "[Filtered]"
 SECRET_KEY = re.compile(r"authorization|cookie|password|passwd|secret|token", re.IGNORECASE)
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
-# Where the SDK logs its own failures (an unreachable Sentry, a refused envelope).
-SDK_LOGGERS = ("sentry_sdk.errors",)
+# Where the SDK's failures are logged: its own logger, and urllib3's, whose warning for each
+# retry of an envelope Sentry did not take (three an event while Sentry is unreachable) is the
+# one a service sees.
+SDK_LOGGERS = ("sentry_sdk.errors", "urllib3.connectionpool")
 
 _outages = RepeatGate()
 

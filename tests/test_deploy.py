@@ -499,8 +499,13 @@ class Database:
             )
         elif self.path is not None:
             # The tests run as root, which ignores permissions, and an open file outlives its
-            # name: the file is overwritten where it is, as a failed disk would leave it.
-            self.path.write_bytes(b"\0" * self.path.stat().st_size)
+            # name: the file is overwritten where it is, as a failed disk would leave it, and so
+            # are the write-ahead log and its index beside it, which would serve the pages.
+            for name in (self.path.name, f"{self.path.name}-wal", f"{self.path.name}-shm"):
+                file = self.path.with_name(name)
+                if file.exists():
+                    with file.open("r+b") as opened:
+                        opened.write(b"\0" * file.stat().st_size)
 
 
 @contextmanager

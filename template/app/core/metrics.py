@@ -17,9 +17,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core.middleware import StatusRecorder, route_template
+from app.core.middleware import UNMATCHED_ROUTE, StatusRecorder, route_template
 
 METRICS_PATH = "/metrics"
 # One label for any method outside HTTP's own: a client may send any token there, and each would
@@ -37,6 +38,7 @@ LATENCY = Histogram(
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+# One series: a request in flight has no status yet, and no route until the router has run.
 IN_FLIGHT = Gauge(
     "http_requests_in_flight",
     "HTTP requests being served right now.",
@@ -86,6 +88,23 @@ def render_metrics() -> bytes:
     return generate_latest(metrics_registry())
 
 
+def metrics_route(scope: Scope) -> str:
+    """The route template, or the path of one of FastAPI's own pages (/openapi.json, /docs).
+
+    Those are plain Starlette routes, which record only their endpoint in the scope, not
+    themselves as the API's routes do: the route whose endpoint answered gives the path (a
+    template, so never a raw ID either).
+    """
+    template = route_template(scope)
+    endpoint = scope.get("endpoint")
+    if template != UNMATCHED_ROUTE or endpoint is None:
+        return template
+    for route in scope["app"].router.routes:
+        if isinstance(route, Route) and route.endpoint is endpoint:
+            return route.path
+    return template
+
+
 class MetricsMiddleware:
     """Counts and times every request by method, route template and status.
 
@@ -111,6 +130,6 @@ class MetricsMiddleware:
         finally:
             IN_FLIGHT.dec()
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
-            labels = (method, route_template(scope), str(recorder.status))
+            labels = (method, metrics_route(scope), str(recorder.status))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(time.perf_counter() - start)

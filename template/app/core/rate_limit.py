@@ -118,7 +118,7 @@ class RateLimiter:
             allowed=allowed,
             limit=item.amount,
             remaining=max(stats.remaining, 0),
-            reset_after=max(math.ceil(stats.reset_time - time.time()), 1),
+            reset_after=reset_after(stats.reset_time, item),
         )
 
     def _storage_failed(self, exc: StorageError) -> None:
@@ -147,6 +147,20 @@ class RateLimiter:
         if not forwarded:
             return peer
         return forwarded_client(peer, ",".join(forwarded).split(","), self.trusted_proxies)
+
+
+def reset_after(reset_time: float, item: RateLimitItem) -> int:
+    """Whole seconds until the window resets, from `limits`' reset time, at least 1.
+
+    The sliding-window counter takes a window's remaining time as its expiry modulo the window.
+    Redis starts a client's counter at its first request, to expire two windows later, so that
+    very request wraps to 0 (one second, or less, to wait) where a whole window is left: a reset
+    at or before now, straight after a request was counted, means the window has just begun.
+    """
+    seconds = reset_time - time.time()
+    if seconds <= 0:
+        seconds = item.get_expiry()
+    return max(math.ceil(seconds), 1)
 
 
 def forwarded_client(peer: str, hops: Sequence[str], trusted: Iterable[Network]) -> str:

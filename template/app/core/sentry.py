@@ -3,6 +3,9 @@
 Errors are reported from the two places that see them, each exactly once: the error handlers
 (an AppError or HTTPException answered with a 5xx, or a 4xx when asked) and the server-error
 middleware (an unhandled exception). Sentry's own automatic capture of the same errors is off.
+A 503 of an unavailable dependency (ServiceUnavailableError) is reported once per
+LOG_REPEAT_INTERVAL for each detail, with the count of those left out: in an outage every request
+gets one, and one event says it as well as thousands, which would spend the project's quota.
 """
 
 import re
@@ -20,7 +23,8 @@ from starlette.responses import Response
 from structlog.typing import EventDict
 
 from app.core.config import Settings
-from app.core.errors import AppError
+from app.core.errors import AppError, ServiceUnavailableError
+from app.core.repeats import RepeatGate, summarise_repeats
 from app.core.request_context import current_request_id
 
 SCRUBBED = "[Filtered]"
@@ -28,6 +32,12 @@ SCRUBBED = "[Filtered]"
 SECRET_KEY = re.compile(r"authorization|cookie|password|passwd|secret|token", re.IGNORECASE)
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
+# Where the SDK's failures are logged: its own logger, and urllib3's, whose warning for each
+# retry of an envelope Sentry did not take (three an event while Sentry is unreachable) is the
+# one a service sees.
+SDK_LOGGERS = ("sentry_sdk.errors", "urllib3.connectionpool")
+
+_outages = RepeatGate()
 
 
 def sentry_options(settings: Settings) -> dict[str, Any]:
@@ -74,6 +84,7 @@ def init_sentry(settings: Settings) -> bool:
     if not settings.sentry_dsn:
         return False
     sentry_sdk.init(**sentry_options(settings))
+    summarise_repeats(SDK_LOGGERS)
     return True
 
 
@@ -97,10 +108,22 @@ def report_handled_errors(app: FastAPI, settings: Settings) -> None:
 def _reporting(handler: Handler, threshold: int) -> Handler:
     async def report_then_handle(request: Request, exc: Exception) -> Response:
         if _status(exc) >= threshold:
-            sentry_sdk.capture_exception(exc)
+            _report(exc)
         return await handler(request, exc)
 
     return report_then_handle
+
+
+def _report(exc: Exception) -> None:
+    if not isinstance(exc, ServiceUnavailableError):
+        sentry_sdk.capture_exception(exc)
+        return
+    left_out = _outages.admit((type(exc), exc.detail))
+    if left_out is None:
+        return
+    with sentry_sdk.new_scope() as scope:
+        scope.set_extra("left_out", left_out)
+        sentry_sdk.capture_exception(exc)
 
 
 def _status(exc: BaseException) -> int:

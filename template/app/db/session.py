@@ -31,8 +31,8 @@ class ReadOnlySession(Session):
 
     Its connection is in autocommit, so a read costs one round trip instead of three (BEGIN,
     the query, COMMIT) and no transaction stays open while the response is built. Two
-    statements of one request may see different commits, as they already do at READ COMMITTED,
-    PostgreSQL's default level.
+    statements of one request may see different commits: each reads what was committed when
+    it ran.
     """
 
 

@@ -17,12 +17,14 @@ def normalize_email(value: str) -> str:
     return value.strip().lower()
 
 
+# The constraints come first: pydantic documents a pattern only when it is checked before any
+# after-validator (a lone surrogate fails the str check itself, before the pattern).
 Email = Annotated[
     str,
-    AfterValidator(storable_text),
     Field(
         max_length=320, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$", examples=["ada@example.com"]
     ),
+    AfterValidator(storable_text),
     AfterValidator(normalize_email),
 ]
 Password = Annotated[Text, Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]

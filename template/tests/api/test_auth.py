@@ -35,6 +35,17 @@ async def test_register_returns_the_user_without_its_password(client: AsyncClien
     assert "password" not in response.text
 
 
+async def test_the_document_says_what_an_email_must_look_like(client: AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    email = document["components"]["schemas"]["UserCreate"]["properties"]["email"]
+
+    assert email["pattern"] == r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$"
+    refused = await client.post(
+        "/api/v1/auth/register", json={"email": "no-at-sign", "password": PASSWORD}
+    )
+    assert refused.status_code == 422
+
+
 async def test_an_email_is_taken_whatever_its_case(client: AsyncClient) -> None:
     await sign_up(client, "ada@example.com")
 
@@ -88,6 +99,23 @@ async def test_login_never_says_which_part_was_wrong(client: AsyncClient) -> Non
         assert_unauthorized(wrong_password)["detail"]
         == (assert_unauthorized(unknown_user)["detail"])
     )
+
+
+async def test_the_document_offers_only_what_the_login_form_accepts(client: AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    [(name, form)] = [
+        (name, schema)
+        for name, schema in document["components"]["schemas"].items()
+        if "grant_type" in schema.get("properties", {})
+    ]
+
+    # A form cannot carry null, and an empty field reads as a missing one.
+    assert form["properties"]["grant_type"]["const"] == "password"
+    assert "anyOf" not in form["properties"]["grant_type"]
+    assert form["properties"]["username"]["minLength"] == 1
+    assert form["properties"]["password"]["minLength"] == 1
+    empty = await client.post(f"{AUTH}/token", data={"username": "", "password": PASSWORD})
+    assert empty.status_code == 422, name
 
 
 async def test_a_form_login_no_database_could_hold_is_refused(client: AsyncClient) -> None:

@@ -15,6 +15,7 @@ from sentry_sdk.transport import Transport
 from sentry_sdk.types import Event
 
 from app.core.errors import NotFoundError, ServiceUnavailableError
+from app.core.repeats import configure_repeats
 from app.core.sentry import SCRUBBED, before_send, init_sentry, sentry_options
 from app.main import create_app
 from tests.conftest import SettingsFactory
@@ -159,6 +160,43 @@ async def test_server_errors_are_sent_with_detail_and_client_errors_are_not(
     ]
     assert [event["extra"]["status"] for event in sentry_events] == [503, 502]
     assert all(event["extra"]["request_id"] for event in sentry_events)
+
+
+async def test_an_outage_is_reported_once_per_interval_not_per_request(
+    settings_factory: SettingsFactory, sentry_events: list[Event]
+) -> None:
+    async with client_of(app_with_errors(settings_factory)) as client:
+        statuses = {(await client.get("/busy")).status_code for _ in range(100)}
+        upstream = (await client.get("/upstream")).status_code
+
+    assert statuses == {503}
+    assert upstream == 502
+    assert [event["tags"]["http_status"] for event in sentry_events] == ["503", "502"]
+    assert sentry_events[0]["extra"]["left_out"] == 0
+
+
+def test_an_unreachable_sentry_is_logged_once_per_interval(
+    settings_factory: SettingsFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    configure_repeats(10.0)
+    # Nothing listens on port 1: every envelope fails to send, as with Sentry down.
+    assert init_sentry(settings_factory(sentry_dsn="http://public@127.0.0.1:1/1"))
+    try:
+        with caplog.at_level(logging.WARNING):
+            for number in range(5):
+                sentry_sdk.capture_message(f"event {number}")
+            sentry_sdk.flush(timeout=5)
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init()
+
+    # urllib3 logs each retry of each envelope: twenty lines or more without the summary.
+    transport_lines = [
+        record
+        for record in caplog.records
+        if record.name in {"sentry_sdk.errors", "urllib3.connectionpool"}
+    ]
+    assert len(transport_lines) == 1
 
 
 async def test_client_errors_are_sent_when_asked(

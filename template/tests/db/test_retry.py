@@ -1,5 +1,6 @@
 """Connecting is retried within its bound; start-up waits for the database, then gives up clearly."""
 
+import asyncio
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ async def test_a_request_retries_connecting_up_to_its_bound_then_answers_503(
         database_url=unreachable_database_url,
         database_startup_timeout=0,
         database_connect_attempts=3,
+        log_repeat_interval=0,  # every retry logged: a second one would be summarised
         **QUICK_RETRIES,
     )
     app = create_app(settings)
@@ -53,6 +55,34 @@ async def test_a_request_retries_connecting_up_to_its_bound_then_answers_503(
     assert all(0 <= event["wait"] <= 0.02 for event in retries)
     [exhausted] = named(events, "retries_exhausted")
     assert exhausted["attempts"] == 3
+
+
+async def test_an_outage_writes_a_bounded_number_of_lines(
+    settings_factory: SettingsFactory,
+    unreachable_database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = settings_factory(
+        database_url=unreachable_database_url,
+        database_startup_timeout=0,
+        database_connect_attempts=3,
+        log_repeat_interval=60,
+        **QUICK_RETRIES,
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
+        responses = await asyncio.gather(*(client.get("/api/v1/items") for _ in range(300)))
+
+    assert {response.status_code for response in responses} == {503}
+    events = log_events(capsys)
+    # The first retry and the first exhausted retries; the 299 requests after them repeat those.
+    assert [event["event"] for event in events if event["level"] != "info"] == [
+        "retry",
+        "retries_exhausted",
+    ]
 
 
 async def test_an_error_that_will_not_pass_is_not_retried(
@@ -82,7 +112,10 @@ async def test_start_up_waits_for_the_database_then_gives_up_with_a_clear_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = settings_factory(
-        database_url=unreachable_database_url, database_startup_timeout=0.3, **QUICK_RETRIES
+        database_url=unreachable_database_url,
+        database_startup_timeout=0.3,
+        log_repeat_interval=0,
+        **QUICK_RETRIES,
     )
     app = create_app(settings)
     started = time.monotonic()

@@ -60,7 +60,7 @@ class StatusRecorder:
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            self.status = message["status"]
+            self.status = int(message["status"])  # an HTTPStatus would log as its repr
         await self.send(message)
 
 

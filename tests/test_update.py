@@ -217,24 +217,23 @@ def test_changing_the_database_answer_swaps_the_files(tmp_path: Path, matrix_pyt
 RELEASE_HEADING = re.compile(r"^## (v?\d+(?:\.\d+)*)\n\nCommit ([0-9a-f]{40})", re.MULTILINE)
 
 
-def latest_release() -> tuple[str, str]:
-    """This repository's newest release and the commit to check out for it.
+def releases() -> list[tuple[str, str]]:
+    """Every release CHANGELOG.md names, newest first, and the ref to check out for each.
 
     CHANGELOG.md names each release's commit, so a clone that fetched no tags (CI's, for one)
     still has every release; a tag of the same name wins where there is one.
     """
-    found = RELEASE_HEADING.search((ROOT / "CHANGELOG.md").read_text())
+    found = RELEASE_HEADING.findall((ROOT / "CHANGELOG.md").read_text())
     assert found, "CHANGELOG.md names no release commit (a '## X.Y.Z' then 'Commit <sha>')"
-    version, commit = found.groups()
-    tags = git(ROOT, "tag", "--list", version).split()
-    return version, (version if tags else commit)
+    tags = set(git(ROOT, "tag", "--list").split())
+    return [(version, version if version in tags else commit) for version, commit in found]
 
 
 @pytest.mark.matrix
-def test_update_from_the_latest_release_to_the_working_tree(
-    tmp_path: Path, matrix_python: str
+@pytest.mark.parametrize(("version", "ref"), releases(), ids=[v for v, _ in releases()])
+def test_update_from_each_release_to_the_working_tree(
+    tmp_path: Path, matrix_python: str, version: str, ref: str
 ) -> None:
-    _, ref = latest_release()
     require_server("127.0.0.1", 5432, "PostgreSQL")
     # The release as published, then the working tree committed on top of it.
     template = tmp_path / "template"

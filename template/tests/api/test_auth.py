@@ -7,7 +7,7 @@ from pwdlib.hashers.bcrypt import BcryptHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import User
+from app.db.models.user import User
 from tests.conftest import PASSWORD, bearer, sign_up
 
 AUTH = "/api/v1/auth"

@@ -6,7 +6,7 @@ from httpx import AsyncClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import User
+from app.db.models.user import User
 from tests.conftest import bearer, sign_up
 
 ITEMS = "/api/v1/items"

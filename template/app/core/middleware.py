@@ -1,7 +1,8 @@
 """Pure ASGI middleware. Outermost first, the stack is:
 
 RequestIdMiddleware -> AccessLogMiddleware -> SecurityHeadersMiddleware -> CORS
--> ServerErrorMiddleware -> BodySizeLimitMiddleware -> the app.
+-> ServerErrorMiddleware -> BodySizeLimitMiddleware -> TextGuardMiddleware (text_guard.py)
+-> the app.
 
 Pure ASGI (never BaseHTTPMiddleware) keeps contextvars intact and responses streaming.
 """

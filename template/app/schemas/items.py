@@ -4,8 +4,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.schemas.text import Text
-
 Name = Field(min_length=1, max_length=100, examples=["Widget"])
 Description = Field(default=None, max_length=1000, examples=["A small widget."])
 
@@ -13,8 +11,8 @@ Description = Field(default=None, max_length=1000, examples=["A small widget."])
 class ItemCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Text = Name
-    description: Text | None = Description
+    name: str = Name
+    description: str | None = Description
 
 
 class ItemUpdate(BaseModel):
@@ -22,8 +20,8 @@ class ItemUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Text | None = Field(default=None, min_length=1, max_length=100)
-    description: Text | None = Description
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Description
 
     @field_validator("name")
     @classmethod

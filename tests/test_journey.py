@@ -211,12 +211,19 @@ def serve() -> Iterator[Serve]:
 
     yield start
     for service in started:
-        os.killpg(service.process.pid, signal.SIGTERM)
-        try:
-            service.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.process.pid, signal.SIGKILL)
-            service.process.wait()
+        stop(service)
+
+
+def stop(service: Service) -> None:
+    """Ctrl-C in the terminal that runs it: the reloader and its server process both end."""
+    if service.process.poll() is not None:
+        return
+    os.killpg(service.process.pid, signal.SIGINT)
+    try:
+        service.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait()
 
 
 def drop_database(name: str) -> None:
@@ -321,6 +328,35 @@ def test_the_first_hour(
     # The development console log shows a status as its number, not HTTPStatus's repr.
     log = visible(service.output())
     assert re.search(r"route=/api/v1/items status=401\b", log), log
+    stop(service)
+
+    # 4. A resource of the user's own, by the README's recipe, and every check CI runs.
+    add_the_notes_resource(terminal)
+
+
+RECIPE_FILE = re.compile(r"```python\n# ((?:app|tests)/\S+\.py)\n(.*?)```", re.DOTALL)
+RECIPE_COMMANDS = re.compile(r"```bash\n(.*?)```", re.DOTALL)
+
+
+def add_the_notes_resource(terminal: Terminal) -> None:
+    """Follow the service README's "Adding a resource" to the letter: its files, its commands."""
+    readme = (terminal.cwd / "README.md").read_text()
+    section = readme.partition("\n## Adding a resource\n")[2].partition("\n## ")[0]
+    files = RECIPE_FILE.findall(section)
+    assert len(files) >= 6, f"the recipe shows {len(files)} files:\n{section}"
+    for path, text in files:
+        target = terminal.cwd / path
+        assert not target.exists(), f"the recipe overwrites {path}, a file the template owns"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    (commands,) = RECIPE_COMMANDS.findall(section)
+    for line in commands.splitlines():
+        terminal.ok(line.partition("  #")[0].strip())
+    # New files only (and the document they change): no file the template owns was edited.
+    changed = terminal.ok("git status --porcelain").splitlines()
+    assert changed, "the recipe changed nothing"
+    edited = [line for line in changed if not line.startswith("?? ")]
+    assert edited == [" M openapi.json"], changed
 
 
 def conflicted_files(project: Path) -> list[str]:
@@ -360,6 +396,18 @@ def test_the_upgrade_from_the_oldest_release(
 
     assert conflicted_files(terminal.cwd) == [], message
     assert USER_LIFETIME in config.read_text(), "the user's edit was lost"
+    for step in next_steps(message):
+        terminal.ok(step)
+    assert terminal.ok("git status --porcelain") == ""
+
+    # The user's own resource, migrated on PostgreSQL, then the service moves to SQLite: the
+    # resource's migration runs there too, and the suite passes (the steps run `make check`).
+    add_the_notes_resource(terminal)
+    terminal.ok('git add -A && git commit -q -m "Notes"')
+    message = terminal.ok("copier update --defaults --data database=sqlite")
+
+    assert conflicted_files(terminal.cwd) == [], message
+    assert "aiosqlite" in (terminal.cwd / "pyproject.toml").read_text()
     for step in next_steps(message):
         terminal.ok(step)
     assert terminal.ok("git status --porcelain") == ""

@@ -269,12 +269,30 @@ def render_with_the_prompt(terminal: Terminal, template: Path, slug: str) -> str
     return prompt.screen()
 
 
+README_COPY = re.compile(r"^(copier copy) (\S+) (\S+)", re.MULTILINE)
+
+
+def readme_copy(template: Path, *flags: str) -> str:
+    """The template README's `copier copy SOURCE DEST`, from our template into ./service."""
+    found = README_COPY.search((ROOT / "README.md").read_text())
+    assert found, "README.md shows no `copier copy SOURCE DEST`"
+    return " ".join([found[1], *flags, str(template), "service"])
+
+
+def test_the_readme_installs_what_the_journeys_run() -> None:
+    readme = (ROOT / "README.md").read_text()
+    prerequisites = readme.partition("Prerequisites:")[2].partition("\n\n")[0]
+    # `copier copy` was "command not found" when the prerequisites were `pip install uv nox`.
+    assert "pip install uv nox copier" in prerequisites.replace("\n", " ")
+    for tool in ("make", "git"):
+        assert f"`{tool}`" in prerequisites
+
+
 def render_with_flags(terminal: Terminal, template: Path, slug: str, database: str) -> str:
     """The README's `copier copy`, with the answers given as flags."""
-    return terminal.ok(
-        f"copier copy --defaults --data project_name='Journey Service' --data project_slug={slug}"
-        f" --data database={database} --data auth=jwt {template} service"
-    )
+    answers = {"project_name": "'Journey Service'", "project_slug": slug, "database": database}
+    flags = [f"--data {key}={value}" for key, value in {**answers, "auth": "jwt"}.items()]
+    return terminal.ok(readme_copy(template, "--defaults", *flags))
 
 
 def walk_the_steps(terminal: Terminal, message: str, serve: Serve) -> Service:
@@ -379,11 +397,9 @@ def test_the_upgrade_from_the_oldest_release(
     terminal = Terminal(tmp_path)
 
     # A service made from the oldest release, committed, with the user's own edit.
-    terminal.ok(
-        f"copier copy --defaults --vcs-ref {version} --data project_name='Journey Service'"
-        f" --data project_slug={project_slug} --data database={database}"
-        f" {template_repository} service"
-    )
+    answers = {"project_name": "'Journey Service'", "project_slug": project_slug}
+    flags = [f"--data {key}={value}" for key, value in {**answers, "database": database}.items()]
+    terminal.ok(readme_copy(template_repository, "--defaults", "--vcs-ref", version, *flags))
     terminal.ok("cd service")
     terminal.ok('git init -q && git add -A && git commit -q -m "Generate from the template"')
     config = terminal.cwd / "app/core/config.py"

@@ -17,6 +17,7 @@ import yaml
 from copier import run_copy, run_update
 
 from tests.conftest import require_server
+from tests.prompt import copier_command, next_steps
 from tests.rendering import ROOT, snapshot_template
 
 CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
@@ -135,6 +136,34 @@ def test_update_applies_template_changes_and_keeps_user_edits(tmp_path: Path) ->
     assert "outside a request" in (service / "app/core/request_context.py").read_text()
     assert (service / "app/core/clock.py").exists()
     assert answers_of(service)["_commit"] == "1.1.0"
+
+
+def test_the_message_after_update_finds_the_conflicts_copier_leaves(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "1.0.0")
+    service = new_service(template, tmp_path / "service", "1.0.0", database="none")
+    with (service / "README.md").open("a") as readme:
+        readme.write("Our on-call rota.\n")
+    commit_all(service, "Document the rota")
+    with (template / "template/README.md.jinja").open("a") as readme:
+        readme.write("Template news.\n")
+    commit_all(template, "README news", "1.1.0")
+
+    # copier's own command line, as the user runs it: it exits 0 and names no conflicted file.
+    updated = subprocess.run(
+        [copier_command(), "update", "--defaults"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    steps = next_steps(updated.stdout + updated.stderr)
+    assert steps[:2] == ["git status", "git diff --check"]
+    found = subprocess.run(["git", "diff", "--check"], cwd=service, capture_output=True, text=True)
+    assert found.returncode != 0
+    assert "README.md:" in found.stdout
+    assert "leftover conflict marker" in found.stdout
+    assert conflicted_files(service) == ["README.md"]
 
 
 def test_update_refuses_a_dirty_project(tmp_path: Path) -> None:

@@ -31,8 +31,6 @@ from tests.prompt import Prompt, copier_command, next_steps, visible
 from tests.rendering import ROOT, snapshot_template
 from tests.test_update import CONFLICT_MARKER, releases
 
-pytestmark = pytest.mark.journey
-
 # Newer than any release, so a plain `copier copy` or `copier update` picks the working tree.
 WORKING_TREE_TAG = "99.0.0"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -304,6 +302,7 @@ def walk_the_steps(terminal: Terminal, message: str, serve: Serve) -> Service:
     return serve(terminal, "make run")
 
 
+@pytest.mark.journey
 @pytest.mark.parametrize("database", ["postgresql", "sqlite", "none"])
 def test_the_first_hour(
     template_repository: Path,
@@ -388,6 +387,7 @@ def conflicted_files(project: Path) -> list[str]:
 
 
 # The default answers; CI runs it in the postgresql shard (`-k postgresql`).
+@pytest.mark.journey
 @pytest.mark.parametrize("database", ["postgresql"])
 def test_the_upgrade_from_the_oldest_release(
     template_repository: Path, tmp_path: Path, project_slug: str, database: str

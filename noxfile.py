@@ -97,9 +97,10 @@ def demo(session: nox.Session) -> None:
 
     def uv(*args: str) -> None:
         # The demo gets its own .venv, as a user's checkout would: nox points uv at the session's
-        # environment through these two variables, so they are dropped.
-        outside = {"VIRTUAL_ENV": None, "UV_PROJECT_ENVIRONMENT": None}
-        session.run("uv", *args, env=outside, external=True)
+        # environment through these two variables. VIRTUAL_ENV names the demo's .venv instead (uv
+        # warns on every run when it names another), UV_PROJECT_ENVIRONMENT is dropped.
+        own = {"VIRTUAL_ENV": str(destination / ".venv"), "UV_PROJECT_ENVIRONMENT": None}
+        session.run("uv", *args, env=own, external=True)
 
     uv("sync", "--directory", str(destination))
     uv("run", "--directory", str(destination), "python", "-m", "app.commands.export_openapi")

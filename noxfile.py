@@ -75,26 +75,39 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Render a SQLite service into ./demo-service (or `-- PATH`); install, test and migrate it."""
+    """Render a SQLite service into ./demo-service (or `-- PATH`); install, test and migrate it.
+
+    It is rendered with copier's command line from this repository's last commit, as a user
+    renders from a release: `.copier-answers.yml` names this checkout and that commit, so
+    `copier update --vcs-ref HEAD` brings later commits in. Uncommitted changes are not in it
+    (`nox -s matrix` tests those).
+    """
     target = session.posargs[0] if session.posargs else "demo-service"
     destination = Path(target).resolve()
     if destination.exists() and any(destination.iterdir()):
         session.error(f"{destination} is not empty: remove it or pass another path after --")
     session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
-    session.run("python", "-m", "tests.rendering", str(destination), "database=sqlite")
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD"], check=False).returncode:
+        session.warn("Uncommitted changes are not in the demo: it renders the last commit.")
+    copy = ["copier", "copy", "--defaults", "--vcs-ref", head, "--data", "database=sqlite"]
+    session.run(*copy, str(ROOT), str(destination))
 
     def uv(*args: str) -> None:
         # The demo gets its own .venv, as a user's checkout would: nox points uv at the session's
-        # environment through these two variables, so they are dropped.
-        outside = {"VIRTUAL_ENV": None, "UV_PROJECT_ENVIRONMENT": None}
-        session.run("uv", *args, env=outside, external=True)
+        # environment through these two variables. VIRTUAL_ENV names the demo's .venv instead (uv
+        # warns on every run when it names another), UV_PROJECT_ENVIRONMENT is dropped.
+        own = {"VIRTUAL_ENV": str(destination / ".venv"), "UV_PROJECT_ENVIRONMENT": None}
+        session.run("uv", *args, env=own, external=True)
 
     uv("sync", "--directory", str(destination))
     uv("run", "--directory", str(destination), "python", "-m", "app.commands.export_openapi")
     uv("run", "--directory", str(destination), "pytest")
     uv("run", "--directory", str(destination), "alembic", "upgrade", "head")
     _serve_once(session, destination)
-    start = "uv run uvicorn --factory app.main:create_app --reload"
+    start = "make run"
     session.log(f"Ready. Start it with: cd {target} && {start}")
 
 

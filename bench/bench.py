@@ -846,7 +846,7 @@ from sqlalchemy import select
 from app.api.deps import read_connection
 from app.core.config import get_settings
 from app.db.engine import create_engine
-from app.db.models import User
+from app.db.models.user import User
 from app.db.repositories.users import PrincipalRepository
 from app.db.retry import request_connect_retry
 from app.db.session import SessionGate

@@ -45,6 +45,7 @@ KUBERNETES_VERSION = "1.30.0"
 BASE = Path("deploy/kubernetes/base")
 OVERLAY = Path("deploy/kubernetes/overlays/production")
 MIGRATE = ["alembic", "upgrade", "head"]
+CREATE_DATABASE = "python -m app.commands.create_database"
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 START_TIMEOUT = 30  # seconds for the service to answer its first request
@@ -438,8 +439,13 @@ def test_compose_matches_the_answers(rendered: Path, variant: Variant) -> None:
         return
 
     migrate = services["migrate"]
-    assert migrate["command"] == MIGRATE
-    assert migrate["build"] == "."
+    # One image: `app` builds it, `migrate` runs it (PostgreSQL: after creating the database).
+    if database == "postgresql":
+        assert migrate["command"] == ["sh", "-c", f"{CREATE_DATABASE} && {' '.join(MIGRATE)}"]
+    else:
+        assert migrate["command"] == MIGRATE
+    assert "build" not in migrate
+    assert migrate["image"] == app["image"]
     assert migrate["env_file"] == app["env_file"]
     assert app["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert migrate["environment"]["DATABASE_URL"] == app["environment"]["DATABASE_URL"]

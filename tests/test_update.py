@@ -17,6 +17,7 @@ import yaml
 from copier import run_copy, run_update
 
 from tests.conftest import require_server
+from tests.prompt import copier_command, next_steps
 from tests.rendering import ROOT, snapshot_template
 
 CONFLICT_MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
@@ -137,6 +138,34 @@ def test_update_applies_template_changes_and_keeps_user_edits(tmp_path: Path) ->
     assert answers_of(service)["_commit"] == "1.1.0"
 
 
+def test_the_message_after_update_finds_the_conflicts_copier_leaves(tmp_path: Path) -> None:
+    template = template_repo(tmp_path / "template", "1.0.0")
+    service = new_service(template, tmp_path / "service", "1.0.0", database="none")
+    with (service / "README.md").open("a") as readme:
+        readme.write("Our on-call rota.\n")
+    commit_all(service, "Document the rota")
+    with (template / "template/README.md.jinja").open("a") as readme:
+        readme.write("Template news.\n")
+    commit_all(template, "README news", "1.1.0")
+
+    # copier's own command line, as the user runs it: it exits 0 and names no conflicted file.
+    updated = subprocess.run(
+        [copier_command(), "update", "--defaults"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    steps = next_steps(updated.stdout + updated.stderr)
+    assert steps[:2] == ["git status", "git diff --check"]
+    found = subprocess.run(["git", "diff", "--check"], cwd=service, capture_output=True, text=True)
+    assert found.returncode != 0
+    assert "README.md:" in found.stdout
+    assert "leftover conflict marker" in found.stdout
+    assert conflicted_files(service) == ["README.md"]
+
+
 def test_update_refuses_a_dirty_project(tmp_path: Path) -> None:
     template = template_repo(tmp_path / "template", "1.0.0")
     service = new_service(template, tmp_path / "service", "1.0.0", database="none")
@@ -217,24 +246,23 @@ def test_changing_the_database_answer_swaps_the_files(tmp_path: Path, matrix_pyt
 RELEASE_HEADING = re.compile(r"^## (v?\d+(?:\.\d+)*)\n\nCommit ([0-9a-f]{40})", re.MULTILINE)
 
 
-def latest_release() -> tuple[str, str]:
-    """This repository's newest release and the commit to check out for it.
+def releases() -> list[tuple[str, str]]:
+    """Every release CHANGELOG.md names, newest first, and the ref to check out for each.
 
     CHANGELOG.md names each release's commit, so a clone that fetched no tags (CI's, for one)
     still has every release; a tag of the same name wins where there is one.
     """
-    found = RELEASE_HEADING.search((ROOT / "CHANGELOG.md").read_text())
+    found = RELEASE_HEADING.findall((ROOT / "CHANGELOG.md").read_text())
     assert found, "CHANGELOG.md names no release commit (a '## X.Y.Z' then 'Commit <sha>')"
-    version, commit = found.groups()
-    tags = git(ROOT, "tag", "--list", version).split()
-    return version, (version if tags else commit)
+    tags = set(git(ROOT, "tag", "--list").split())
+    return [(version, version if version in tags else commit) for version, commit in found]
 
 
 @pytest.mark.matrix
-def test_update_from_the_latest_release_to_the_working_tree(
-    tmp_path: Path, matrix_python: str
+@pytest.mark.parametrize(("version", "ref"), releases(), ids=[v for v, _ in releases()])
+def test_update_from_each_release_to_the_working_tree(
+    tmp_path: Path, matrix_python: str, version: str, ref: str
 ) -> None:
-    _, ref = latest_release()
     require_server("127.0.0.1", 5432, "PostgreSQL")
     # The release as published, then the working tree committed on top of it.
     template = tmp_path / "template"

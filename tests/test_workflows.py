@@ -58,3 +58,12 @@ def test_the_template_workflow_shards_every_database() -> None:
     assert shards == FEATURE_AXES["database"]
     assert "schedule" in workflow[True]  # PyYAML reads the bare key `on` as True
     assert "update" in step_commands(workflow["jobs"]["update-from-release"])
+
+
+def test_the_template_workflow_walks_each_database_answers_journey() -> None:
+    workflow = load(ROOT / ".github/workflows/template.yml")
+
+    journey = workflow["jobs"]["journey"]
+    assert journey["strategy"]["matrix"]["database"] == FEATURE_AXES["database"]
+    assert "-m journey -k ${{ matrix.database }}" in step_commands(journey)
+    assert "not journey" in step_commands(workflow["jobs"]["fast"])

@@ -1,7 +1,8 @@
 """Pure ASGI middleware. Outermost first, the stack is:
 
 RequestIdMiddleware -> AccessLogMiddleware -> SecurityHeadersMiddleware -> AllowedHostsMiddleware
--> CORS -> ServerErrorMiddleware -> BodyReadTimeoutMiddleware -> BodySizeLimitMiddleware -> the app.
+-> CORS -> ServerErrorMiddleware -> BodyReadTimeoutMiddleware -> BodySizeLimitMiddleware
+-> TextGuardMiddleware (text_guard.py) -> the app.
 
 Pure ASGI (never BaseHTTPMiddleware) keeps contextvars intact and responses streaming.
 """
@@ -64,7 +65,7 @@ class StatusRecorder:
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            self.status = message["status"]
+            self.status = int(message["status"])  # an HTTPStatus would log as its repr
         await self.send(message)
 
 

@@ -6,8 +6,6 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from app.schemas.text import Text
-
 Name = Field(min_length=1, max_length=100, examples=["Widget"])
 Description = Field(default=None, max_length=1000, examples=["A small widget."])
 
@@ -15,8 +13,8 @@ Description = Field(default=None, max_length=1000, examples=["A small widget."])
 class ItemCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Text = Name
-    description: Text | None = Description
+    name: str = Name
+    description: str | None = Description
 
 
 class ItemUpdate(BaseModel):
@@ -25,8 +23,8 @@ class ItemUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     # Left out of the document's types: null is refused, so the schema must not offer it.
-    name: Annotated[Text, Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = None
-    description: Text | None = Description
+    name: Annotated[str, Field(min_length=1, max_length=100)] | SkipJsonSchema[None] = None
+    description: str | None = Description
 
     @field_validator("name")
     @classmethod

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 from app.core.errors import UnauthorizedError
 from app.core.security import InvalidTokenError, Security, hash_refresh_token
-from app.db.models import RefreshToken, User
+from app.db.models.refresh_token import RefreshToken
+from app.db.models.user import User
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
 from app.db.repositories.users import Principal, PrincipalRepository, UserRepository
 from app.schemas.auth import TokenPair

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from app.core.errors import ConflictError, ForbiddenError, UnauthorizedError
 from app.core.security import Security
 from app.db.errors import UniqueViolationError
-from app.db.models import User
+from app.db.models.user import User
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
 from app.db.repositories.users import Principal, UserRepository
 from app.schemas.users import PasswordChange, UserCreate

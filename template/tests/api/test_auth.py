@@ -7,8 +7,8 @@ from pwdlib.hashers.bcrypt import BcryptHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import User
-from tests.conftest import PASSWORD, bearer, sign_up
+from app.db.models.user import User
+from tests.conftest import PASSWORD, SettingsFactory, bearer, sign_up
 
 AUTH = "/api/v1/auth"
 
@@ -66,8 +66,11 @@ async def test_the_password_policy_bounds_its_length(client: AsyncClient) -> Non
         assert response.json()["errors"][0]["loc"] == ["body", "password"]
 
 
-async def test_login_with_json_and_with_the_oauth2_form(client: AsyncClient) -> None:
+async def test_login_with_json_and_with_the_oauth2_form(
+    client: AsyncClient, settings_factory: SettingsFactory
+) -> None:
     await sign_up(client, "ada@example.com")
+    lifetime = settings_factory().access_token_minutes * 60
 
     json_login = await client.post(
         f"{AUTH}/login", json={"email": "ADA@example.com", "password": PASSWORD}
@@ -80,7 +83,7 @@ async def test_login_with_json_and_with_the_oauth2_form(client: AsyncClient) -> 
         assert response.status_code == 200, response.text
         tokens = response.json()
         assert tokens["token_type"] == "bearer"
-        assert tokens["expires_in"] == 15 * 60
+        assert tokens["expires_in"] == lifetime
         me = await client.get("/api/v1/users/me", headers=bearer(tokens))
         assert me.json()["email"] == "ada@example.com"
 

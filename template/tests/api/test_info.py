@@ -2,12 +2,19 @@
 
 from httpx import AsyncClient
 
+from tests.conftest import SettingsFactory
 
-async def test_info_names_the_running_service(client: AsyncClient) -> None:
+
+async def test_info_names_the_running_service(
+    client: AsyncClient, settings_factory: SettingsFactory
+) -> None:
+    settings = settings_factory()
+
     response = await client.get("/api/v1/info")
 
     assert response.status_code == 200
-    body = response.json()
-    assert body["environment"] == "test"
-    assert body["version"] == "0.1.0"
-    assert body["name"]
+    assert response.json() == {
+        "name": settings.project_name,
+        "version": settings.version,
+        "environment": "test",
+    }

@@ -6,7 +6,7 @@ from httpx import AsyncClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import User
+from app.db.models.user import User
 from tests.conftest import bearer, sign_up
 
 ITEMS = "/api/v1/items"
@@ -40,6 +40,22 @@ async def test_another_users_item_is_a_404(client: AsyncClient) -> None:
     listing = await client.get(ITEMS, headers=bearer(mallory))
     assert listing.json()["items"] == []
     assert (await client.get(f"{ITEMS}/{item_id}", headers=bearer(alice))).status_code == 200
+
+
+async def test_item_names_are_unique_per_owner(client: AsyncClient) -> None:
+    alice = await sign_up(client, "alice@example.com")
+    bob = await sign_up(client, "bob@example.com")
+    alices = await make_item(client, alice, "first")
+
+    # Bob cannot see Alice's item, so its name cannot be taken for him.
+    bobs = await make_item(client, bob, "first")
+    again = await client.post(ITEMS, json={"name": "first"}, headers=bearer(alice))
+    renamed = await client.patch(f"{ITEMS}/{bobs}", json={"name": "second"}, headers=bearer(bob))
+    back = await client.patch(f"{ITEMS}/{alices}", json={"name": "second"}, headers=bearer(alice))
+
+    assert again.status_code == 409
+    assert renamed.status_code == 200
+    assert back.status_code == 200
 
 
 async def test_a_superuser_sees_every_item(

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from app.commands.create_superuser import ensure_superuser
 from app.db.engine import create_engine
-from app.db.models import User
+from app.db.models.user import User
 from app.db.session import create_session_factory
 from tests.conftest import SettingsFactory, delete_committed_user
 

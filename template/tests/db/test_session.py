@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from app.db.errors import DatabaseBusyError
-from app.db.models import Item
+from app.db.models.item import Item
 from app.db.session import ReadOnlySessionError, SessionGate
 
 

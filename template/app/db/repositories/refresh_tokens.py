@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import RefreshToken
+from app.db.models.refresh_token import RefreshToken
 
 
 class RefreshTokenRepository:

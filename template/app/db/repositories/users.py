@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.errors import UniqueViolationError
-from app.db.models import User
+from app.db.models.user import User
 
 
 @dataclass(frozen=True, slots=True)

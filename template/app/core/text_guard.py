@@ -44,29 +44,22 @@ def is_json(scope: Scope) -> bool:
     return False
 
 
-class UnstorableTextError(RequestValidationError, HTTPException):
-    """A 422 validation problem, raised while the body is read.
-
-    FastAPI lets only an HTTPException out of its body parsing unchanged (any other error becomes
-    a 400), and the error handlers find the validation handler first in this class's MRO, so the
-    answer has the same shape as any other validation error.
-    """
-
-    def __init__(self, location: str) -> None:
-        RequestValidationError.__init__(
-            self, [{"loc": (location,), "msg": UNSTORABLE_MESSAGE, "type": "string_unstorable"}]
-        )
-        HTTPException.__init__(self, 422, UNSTORABLE_MESSAGE)
+def unstorable_text_error(location: str) -> RequestValidationError:
+    """The validation error of unstorable text, answered like any other validation error."""
+    return RequestValidationError(
+        [{"loc": (location,), "msg": UNSTORABLE_MESSAGE, "type": "string_unstorable"}]
+    )
 
 
 class TextGuardMiddleware:
     """Answers 422 for a JSON body, a query string or a path carrying a NUL or a lone surrogate.
 
-    Innermost, inside the body-size limit: it reads the body as the app does, through the limit,
-    and raises once the last chunk has arrived, which is before FastAPI has parsed the body and
-    so before any dependency or route runs. The query string and the path are checked before the
-    app is called. Other bodies pass untouched: a form cannot carry a surrogate, and a file may
-    hold NUL bytes.
+    Innermost, inside the body-size limit and the read timeout: it reads a JSON body in full
+    through them before calling the app (FastAPI reads it in full anyway), answers the problem
+    itself when the body is refused, and otherwise hands the app the same messages. So nothing
+    downstream runs for a refused request: no dependency, no route, no integration that reads the
+    body again. Other bodies pass untouched: a form cannot carry a surrogate, and a file may hold
+    NUL bytes.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -79,24 +72,48 @@ class TextGuardMiddleware:
         location = "query" if b"%00" in scope["query_string"] else None
         if "\x00" in scope["path"]:
             location = "path"
+        if location is None and is_json(scope):
+            receive, refused = await _read_body(receive)
+            if refused:
+                location = "body"
         if location is not None:
             request = Request(scope, receive)
-            response = await handle_validation_error(request, UnstorableTextError(location))
+            response = await handle_validation_error(request, unstorable_text_error(location))
             await response(scope, receive, send)
             return
-        await self.app(scope, _scanned(receive) if is_json(scope) else receive, send)
+        await self.app(scope, receive, send)
 
 
-def _scanned(receive: Receive) -> Receive:
-    chunks: list[bytes] = []
+async def _read_body(receive: Receive) -> tuple[Receive, bool]:
+    """Reads the body's messages up to its last chunk (or the client's disconnect).
 
-    async def scanning_receive() -> Message:
-        message = await receive()
-        if message["type"] == "http.request":
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False) and has_unstorable_escape(b"".join(chunks)):
-                # Raised inside the app, where the exception handlers render it.
-                raise UnstorableTextError("body")
-        return message
+    Returns a receive that gives those messages again, in order, then whatever the server sends
+    next, and whether the body holds unstorable text. A refusal raised while reading (the size
+    limit's 413, the read timeout's 408) is raised again by the returned receive, inside the app,
+    where the problem handlers answer it as they would without this middleware; it is raised at
+    every later read too, so nothing waits on a body that will never come. The body stays inside
+    the returned closure, never in a frame that is still running while the app runs: error
+    reporters that record frames' variables (Sentry) never see a request's raw body.
+    """
+    pending: list[Message] = []
+    failure: HTTPException | None = None
+    try:
+        while True:
+            message = await receive()
+            pending.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+    except HTTPException as error:
+        failure = error
+    refused = failure is None and has_unstorable_escape(
+        b"".join(message.get("body", b"") for message in pending)
+    )
 
-    return scanning_receive
+    async def replaying_receive() -> Message:
+        if failure is not None:
+            raise failure
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replaying_receive, refused

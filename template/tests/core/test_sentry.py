@@ -1,8 +1,9 @@
 """Sentry: started only with a DSN; one event per server error, carrying the request ID, no secret."""
 
+import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, cast
 
 import pytest
@@ -228,3 +229,44 @@ def test_before_send_scrubs_secrets_wherever_they_are() -> None:
     assert request["cookies"] == SCRUBBED
     assert request["data"] == {"user": {"email": "a@example.com", "new_password": SCRUBBED}}
     assert scrubbed["extra"]["scope"] == {"headers": [["b'authorization'", SCRUBBED]]}
+
+
+async def streamed(body: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), 256):
+        yield body[start : start + 256]
+
+
+@pytest.mark.parametrize("dsn", [DSN, None], ids=["sentry-on", "sentry-closed"])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b'{"email": "a\\u0000b"}', 422), (b'{"email": "' + b"x" * 2000 + b'"}', 413)],
+    ids=["unstorable-text", "streamed-past-the-limit"],
+)
+async def test_a_refused_body_is_answered_once_sentry_has_run(
+    settings_factory: SettingsFactory, body: bytes, status: int, dsn: str | None
+) -> None:
+    # Sentry's integrations stay in place for the process once it has started, with a DSN or
+    # after its client is closed; they read a refused request's body again, and nothing may
+    # wait for a body that never comes.
+    sentry_sdk.init(
+        **sentry_options(settings_factory(sentry_dsn=DSN)), transport=CapturingTransport()
+    )
+    if dsn is None:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init()
+    app = app_with_errors(settings_factory, max_body_size=1000)
+    try:
+        async with client_of(app) as client:
+            response = await asyncio.wait_for(
+                client.post("/boom", content=body, headers={"content-type": "application/json"})
+                if status == 422
+                else client.post(
+                    "/boom", content=streamed(body), headers={"content-type": "application/json"}
+                ),
+                timeout=10,
+            )
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init()
+
+    assert response.status_code == status, response.text

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import runpy
 import secrets
 import shutil
 import signal
@@ -30,7 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 import yaml
@@ -124,7 +122,8 @@ print(json.dumps(values))
 def gunicorn_settings(project: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """gunicorn.conf.py's module namespace, as gunicorn reads it, under the given environment."""
     base = {key: value for key, value in os.environ.items() if key not in GUNICORN_ENV}
-    output = run([sys.executable, "-c", READ_GUNICORN_CONF], cwd=project, env=base | dict(env or {}))
+    environment = base | dict(env or {})
+    output = run([sys.executable, "-c", READ_GUNICORN_CONF], cwd=project, env=environment)
     settings: dict[str, Any] = json.loads(output)
     return settings
 

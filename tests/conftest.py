@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NoReturn
@@ -75,3 +76,29 @@ def render(template_snapshot: Path) -> Render:
         return rendering.render(template_snapshot, answers, dst)
 
     return render_answers
+
+
+# Seconds one step in a rendered service may take: a cold mypy over pydantic and SQLAlchemy takes
+# about a minute, and resolving ~100 packages from a cold cache longer.
+STEP_TIMEOUT = 900
+
+
+def run_step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
+    """Run one step in a rendered service; fail with its output unless it exits 0.
+
+    The failure names the program by its file name (`python`, `uv`), not its full path.
+    """
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=STEP_TIMEOUT,
+        check=False,
+    )
+    if result.returncode != 0:
+        shown = " ".join([Path(command[0]).name, *command[1:]])
+        pytest.fail(f"`{shown}` exited {result.returncode}:\n{result.stdout}", pytrace=False)
+    return result.stdout

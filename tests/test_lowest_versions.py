@@ -12,9 +12,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.conftest import require_server, running_in_ci, skip_or_fail
+from tests.conftest import require_server, run_step, running_in_ci, skip_or_fail
 from tests.rendering import render
 
 pytestmark = pytest.mark.lowest_versions
@@ -37,7 +35,6 @@ ALL_FEATURES: dict[str, object] = {
 }
 TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
-STEP_TIMEOUT = 900  # seconds; resolving and installing ~100 packages from a cold cache
 
 
 def service_environment(tmp_path: Path) -> dict[str, str]:
@@ -56,24 +53,6 @@ def service_environment(tmp_path: Path) -> dict[str, str]:
     env["TEST_DATABASE_URL"] = TEST_DATABASE_URL
     env["TEST_REDIS_URL"] = TEST_REDIS_URL
     return env
-
-
-def run_step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
-    """Run one step in the rendered service; fail with its output unless it exits 0."""
-    result = subprocess.run(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=STEP_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        shown = " ".join(command)
-        pytest.fail(f"`{shown}` exited {result.returncode}:\n{result.stdout}", pytrace=False)
-    return result.stdout
 
 
 def declared_floors(pyproject: Path) -> dict[str, Version]:

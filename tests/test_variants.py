@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_server, running_in_ci
+from tests.conftest import require_server, run_step, running_in_ci
 from tests.matrix import Variant, selected_variants
 from tests.rendering import render
 
@@ -22,7 +20,6 @@ pytestmark = pytest.mark.matrix
 
 TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
-STEP_TIMEOUT = 900  # seconds; a cold mypy over pydantic and SQLAlchemy takes about a minute
 
 
 @pytest.fixture(scope="session")
@@ -40,24 +37,6 @@ def tool_environment(mypy_cache: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env["MYPY_CACHE_DIR"] = str(mypy_cache)
     return env
-
-
-def run_step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
-    """Run one check in the rendered project; fail with its output unless it exits 0."""
-    result = subprocess.run(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=STEP_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        shown = " ".join(["python", *command[1:]])
-        pytest.fail(f"`{shown}` exited {result.returncode}:\n{result.stdout}", pytrace=False)
-    return result.stdout
 
 
 def require_servers(variant: Variant) -> None:

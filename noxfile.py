@@ -97,9 +97,13 @@ def demo(session: nox.Session) -> None:
 
     def uv(*args: str) -> None:
         # The demo gets its own .venv, as a user's checkout would: nox points uv at the session's
-        # environment through these two variables. VIRTUAL_ENV names the demo's .venv instead (uv
-        # warns on every run when it names another), UV_PROJECT_ENVIRONMENT is dropped.
-        own = {"VIRTUAL_ENV": str(destination / ".venv"), "UV_PROJECT_ENVIRONMENT": None}
+        # environment through these variables. VIRTUAL_ENV names the demo's .venv instead (uv
+        # warns on every run when it names another), UV_PROJECT_ENVIRONMENT and UV_PYTHON go.
+        own = {
+            "VIRTUAL_ENV": str(destination / ".venv"),
+            "UV_PROJECT_ENVIRONMENT": None,
+            "UV_PYTHON": None,
+        }
         session.run("uv", *args, env=own, external=True)
 
     uv("sync", "--directory", str(destination))

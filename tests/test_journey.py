@@ -65,7 +65,7 @@ class Terminal:
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"}
+            if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONPATH"}
         }
         self.env.update(
             {

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -40,10 +41,11 @@ TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 def service_environment(tmp_path: Path) -> dict[str, str]:
     """The outer environment without what points uv at another environment or pytest at itself.
 
-    nox exports VIRTUAL_ENV (and may export UV_PROJECT_ENVIRONMENT) for its session; uv would
-    install into that instead of the service's own `.venv`.
+    nox exports VIRTUAL_ENV, and with its uv backend UV_PROJECT_ENVIRONMENT and UV_PYTHON, for
+    its session; uv would install into, or list, that environment instead of the service's own
+    `.venv`.
     """
-    dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}
+    dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON"}
     env = {
         key: value
         for key, value in os.environ.items()
@@ -83,10 +85,18 @@ def test_every_feature_passes_its_checks_at_the_lowest_versions(
     env = service_environment(tmp_path)
 
     run_step([uv, "sync", "--resolution", "lowest-direct"], project, env)
-    listing = run_step([uv, "pip", "list", "--format", "json"], project, env)
+    # uv prints which environment it lists on stderr, and run_step's output holds both streams.
+    listing = subprocess.run(
+        [uv, "pip", "list", "--python", str(project / ".venv"), "--format", "json"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     installed = {
         canonicalize_name(package["name"]): Version(package["version"])
-        for package in json.loads(listing)
+        for package in json.loads(listing.stdout)
     }
     # A floor that no release matches exactly (a typo, a yanked version) would be resolved to
     # something higher and tested there: every direct dependency must sit on its floor.

@@ -1,0 +1,74 @@
+"""Matrix wall time: the whole answer matrix, run as `nox -s matrix` runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Any
+
+from serving import RESULTS, ROOT, verdict
+
+MATRIX_TARGET_S = 20 * 60
+
+
+def measure_matrix() -> dict[str, Any]:
+    """Run the matrix as `nox -s matrix` does, on 2 workers; its output goes to a log file."""
+    command = [sys.executable, "-m", "pytest", "-m", "matrix", "-n", "2", "tests", "-q"]
+    log_path = RESULTS / "matrix.log"
+    env = {**os.environ, "MATRIX_PYTHON": sys.executable}
+    shown = " ".join(["python", *command[1:]])
+    print(f"Matrix: running `{shown}` (output in {log_path.relative_to(ROOT)})")
+    started = time.perf_counter()
+    with log_path.open("w") as log:
+        # Bounded at twice the target: a matrix that slow has missed it whatever it ends at.
+        try:
+            subprocess.run(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=2 * MATRIX_TARGET_S,
+                check=False,
+            )
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    wall = time.perf_counter() - started
+    lines = log_path.read_text().strip().splitlines()
+    summary = lines[-1] if lines else ""
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped)", summary)}
+    variants = counts.get("passed", 0) + counts.get("failed", 0)
+    return {
+        "wall_s": round(wall, 1),
+        "variants": variants,
+        "per_variant_s": round(wall / variants, 1) if variants else None,
+        "passed": counts.get("passed", 0),
+        "failed": counts.get("failed", 0),
+        "skipped": counts.get("skipped", 0),
+        "timed_out": timed_out,
+        "summary": summary,
+        # `nox -s matrix -- key=value` narrows the matrix; the target is for the whole product.
+        "filter": os.environ.get("MATRIX_FILTER", ""),
+        "target_s": MATRIX_TARGET_S,
+        "pass": not timed_out and wall <= MATRIX_TARGET_S,
+    }
+
+
+def report_matrix(matrix: dict[str, Any] | None) -> None:
+    if matrix is None:
+        print("Matrix: skipped (run it with `nox -s bench -- --matrix`; it takes minutes)")
+        return
+    per_variant = matrix["per_variant_s"]
+    per = f"{per_variant:.1f} s per variant" if per_variant else "no variant ran"
+    print(
+        f"Matrix, variants run: {matrix['variants']}, 2 workers:  wall {matrix['wall_s']:.0f} s, "
+        f"{per}   target <= {MATRIX_TARGET_S // 60} min   {verdict(matrix['pass'])}"
+    )
+    if matrix["failed"] or matrix["skipped"] or matrix["timed_out"] or not matrix["variants"]:
+        print(f"  note: pytest said {matrix['summary']!r}; see bench/results/matrix.log")
+    if matrix["filter"]:
+        print(f"  note: narrowed by MATRIX_FILTER={matrix['filter']!r}, not the whole product")

@@ -29,8 +29,8 @@ class Database:
     """One worker's way to the database; `open` before the first request, `close` at the end.
 
     One pool of `DATABASE_POOL_SIZE` connections, and a gate as wide: a worker holds at most
-    that many (plus `DATABASE_MAX_OVERFLOW` while a connection is replaced). Reads of safe
-    requests run in autocommit on the same pool (`reader`, an engine that shares it).
+    that many, plus `DATABASE_MAX_OVERFLOW` for what bypasses the gate (the readiness ping).
+    Reads of safe requests run in autocommit on the same pool (`reader`, an engine sharing it).
     """
 
     def __init__(self, settings: Settings) -> None:

@@ -14,10 +14,9 @@ import structlog
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.security import Security
-from app.db.engine import create_engine
+from app.db.database import Database
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
 from app.db.repositories.users import UserRepository
-from app.db.session import create_session_factory
 from app.schemas.users import UserCreate
 from app.services.users import UserService
 
@@ -27,9 +26,9 @@ logger = structlog.get_logger(__name__)
 async def ensure_superuser(settings: Settings, email: str, password: str) -> str:
     """Create or promote the superuser; says which it did."""
     data = UserCreate(email=email, password=password)
-    engine = create_engine(settings)
+    database = Database(settings)
     try:
-        async with create_session_factory(engine)() as session:
+        async with database.session() as session:
             users = UserRepository(session)
             existing = await users.get_by_email(data.email)
             if existing is None:
@@ -42,9 +41,8 @@ async def ensure_superuser(settings: Settings, email: str, password: str) -> str
                 existing.is_superuser = True
                 existing.is_active = True
                 outcome = "promoted"
-            await session.commit()
     finally:
-        await engine.dispose()
+        await database.close()
     return outcome
 
 

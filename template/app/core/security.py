@@ -7,7 +7,6 @@ every claim required. Refresh tokens: opaque random strings of which only a SHA-
 
 import hashlib
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,8 +21,6 @@ from app.core.config import Settings
 
 ACCESS_TYPE = "access"
 REQUIRED_CLAIMS = ["sub", "exp", "iat", "iss", "aud", "jti", "type"]
-# Access tokens already verified, so a client's repeated token is not decoded on every request.
-VERIFIED_TOKENS_MAX = 10_000
 
 
 class InvalidTokenError(Exception):
@@ -52,8 +49,6 @@ class Security:
                 BcryptHasher(),
             )
         )
-        # token -> (user id, expiry as a Unix time); only tokens that passed every check.
-        self._verified: dict[str, tuple[int, float]] = {}
 
     @cached_property
     def _dummy_hash(self) -> str:
@@ -87,20 +82,9 @@ class Security:
     def user_id_from_access_token(self, token: str) -> int:
         """The user a valid access token is for; InvalidTokenError for anything else.
 
-        A token that passed once is remembered until it expires: its signature and claims cannot
-        change, and the expiry is compared again on every use. The user behind it is still
-        loaded (and must still be active) on every request.
+        A request decodes its token once (`access_token_user_id` in app/api/deps.py); the user
+        behind it is still loaded, and must still be active, on every request.
         """
-        verified = self._verified.get(token)
-        if verified is not None and verified[1] > time.time():
-            return verified[0]
-        user_id, expires_at = self._decode_access_token(token)
-        if len(self._verified) >= VERIFIED_TOKENS_MAX:
-            self._verified.clear()  # a bound, not a policy: the next requests decode again
-        self._verified[token] = (user_id, expires_at)
-        return user_id
-
-    def _decode_access_token(self, token: str) -> tuple[int, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -114,7 +98,7 @@ class Security:
             raise InvalidTokenError(str(exc)) from exc
         if claims["type"] != ACCESS_TYPE or not str(claims["sub"]).isdigit():
             raise InvalidTokenError("not an access token")
-        return int(claims["sub"]), float(claims["exp"])
+        return int(claims["sub"])
 
     def issue_refresh_token(self, now: datetime | None = None) -> IssuedRefreshToken:
         token = secrets.token_urlsafe(32)

@@ -1,4 +1,14 @@
-"""Errors the data layer raises, free of any HTTP meaning; services decide what they mean."""
+"""Errors the data layer raises.
+
+A unique violation has no HTTP meaning of its own: services decide what it means. A database
+that is busy or out of reach means the same thing to every caller, a 503 worth retrying, so
+those errors are already the service-unavailable problem.
+"""
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from app.core.errors import ServiceUnavailableError
 
 
 class UniqueViolationError(Exception):
@@ -9,20 +19,27 @@ class UniqueViolationError(Exception):
         self.constraint = constraint
 
 
-class DatabaseBusyError(Exception):
-    """Every connection stayed busy for as long as a request may wait for one (`timeout` s)."""
+class DatabaseBusyError(ServiceUnavailableError):
+    """Every place at the gate stayed taken for as long as a request may wait (`timeout` s)."""
+
+    default_headers: ClassVar[Mapping[str, str]] = {"Retry-After": "1"}
 
     def __init__(self, timeout: float) -> None:
-        super().__init__(f"no database connection came free within {timeout} s")
+        super().__init__("The database is busy; try again shortly.")
         self.timeout = timeout
 
+    def __str__(self) -> str:
+        return f"no database connection came free within {self.timeout} s"
 
-class DatabaseUnavailableError(Exception):
-    """Connecting to the database failed on every attempt `operation` was allowed."""
 
-    def __init__(self, operation: str, attempts: int, detail: str) -> None:
-        super().__init__(
-            f"{operation}: the database could not be reached in {attempts} attempts; {detail}"
-        )
-        self.operation = operation
-        self.attempts = attempts
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database could not be reached, or went away halfway through a statement (`reason`)."""
+
+    default_headers: ClassVar[Mapping[str, str]] = {"Retry-After": "5"}
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("The database is unavailable; try again shortly.")
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason

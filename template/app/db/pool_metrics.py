@@ -1,8 +1,7 @@
 """Gauges of the database pool for /metrics, kept by the pool's own events, never polled.
 
 `db_pool_connections_in_use` against `db_pool_size` says how close the workers are to waiting
-for a connection. Both count the pool of writes and the pool of reads together, and are summed
-over the live workers under gunicorn.
+for a connection. Both are summed over the live workers under gunicorn.
 """
 
 from typing import Any
@@ -14,7 +13,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 POOL_SIZE = Gauge(
     "db_pool_size",
-    "Connections the pools keep open (DATABASE_POOL_SIZE each for writes and for reads).",
+    "Connections the pool keeps open (DATABASE_POOL_SIZE).",
     multiprocess_mode="livesum",
 )
 CONNECTIONS_IN_USE = Gauge(
@@ -27,19 +26,18 @@ CONNECTIONS_IN_USE = Gauge(
 _CHECKED_OUT = "metrics_checked_out"
 
 
-def install_pool_metrics(*engines: AsyncEngine, size: int) -> None:
-    """Keep the gauges for the engines' pools (of `size` each); call it after create_engine.
+def install_pool_metrics(engine: AsyncEngine, size: int) -> None:
+    """Keep the gauges for the engine's pool (of `size`); call it after create_engine.
 
     Listeners run in the order they were added, so a checkout listener of create_engine's that
     replaces a dead connection runs first, and only the connection finally handed out counts.
     """
-    POOL_SIZE.set(size * len(engines))
-    for engine in engines:
-        pool = engine.sync_engine.pool
-        event.listen(pool, "checkout", _on_checkout)
-        event.listen(pool, "checkin", _on_return)
-        # A connection the garbage collector reclaims is detached, not checked in.
-        event.listen(pool, "detach", _on_return)
+    POOL_SIZE.set(size)
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkout", _on_checkout)
+    event.listen(pool, "checkin", _on_return)
+    # A connection the garbage collector reclaims is detached, not checked in.
+    event.listen(pool, "detach", _on_return)
 
 
 def _on_checkout(

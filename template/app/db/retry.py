@@ -3,28 +3,18 @@
 A connection that could not be opened has run nothing, so retrying it is as safe for a request
 that writes as for one that reads. Statements are never retried: one whose connection broke
 may have run (and written), and a transaction cannot be resumed on another connection. So each
-request connects before its route runs (`get_session`), and that is what is retried; start-up
-pings the database the same way before the service takes traffic.
+request connects before its route runs (`Database.session`), and that is what is retried;
+start-up pings the database the same way before the service takes traffic (`Database.open`).
 """
 
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_random_exponential,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 from tenacity.stop import stop_base
 
-from app.core.config import Settings
 from app.core.resilience import record_retries_exhausted, record_retry
-from app.db.engine import is_transient_connect_error, ping_database
+from app.db.engine import is_transient_connect_error
 from app.db.errors import DatabaseUnavailableError
 
 T = TypeVar("T")
@@ -78,7 +68,10 @@ class ConnectRetry:
             if not is_transient_connect_error(exc):
                 raise
             record_retries_exhausted(self.operation, attempts=attempts, error=exc)
-            raise DatabaseUnavailableError(self.operation, attempts, repr(exc)) from exc
+            raise DatabaseUnavailableError(
+                f"{self.operation}: the database could not be reached in {attempts} attempts; "
+                f"{exc!r}"
+            ) from exc
         return result
 
     def _before_sleep(self, state: RetryCallState) -> None:
@@ -86,30 +79,3 @@ class ConnectRetry:
         record_retry(
             self.operation, attempt=state.attempt_number, wait=state.upcoming_sleep, error=error
         )
-
-
-def request_connect_retry(settings: Settings) -> ConnectRetry:
-    """Each request's connection: `DATABASE_CONNECT_ATTEMPTS` attempts, then a 503."""
-    return ConnectRetry(
-        "database_connect",
-        stop=stop_after_attempt(settings.database_connect_attempts),
-        initial_wait=settings.database_retry_initial_wait,
-        max_wait=settings.database_retry_max_wait,
-    )
-
-
-async def wait_for_database(engine: AsyncEngine, settings: Settings) -> None:
-    """Start-up: ping until the database answers, for at most `DATABASE_STARTUP_TIMEOUT` seconds.
-
-    Giving up raises, so the server exits with the reason instead of serving 503s; the
-    orchestrator restarts it. A timeout of 0 starts without waiting (readiness still tells).
-    """
-    if settings.database_startup_timeout == 0:
-        return
-    retry = ConnectRetry(
-        "database_startup",
-        stop=stop_before_delay(settings.database_startup_timeout),
-        initial_wait=settings.database_retry_initial_wait,
-        max_wait=settings.database_retry_max_wait,
-    )
-    await retry.run(partial(ping_database, engine))

@@ -1,5 +1,5 @@
-"""Sessions: the factories (one for writes, one for reads), and the gate that admits requests to
-the database in arrival order."""
+"""The read-only session of safe requests, and the gate that admits requests to the database in
+arrival order; `Database` (app/db/database.py) puts them to use."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -7,19 +7,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.db.errors import DatabaseBusyError
-
-# RFC 9110's safe methods: a request with one of them reads and never changes state.
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that may write: one transaction each, committed by the request's dependency."""
-    # Objects stay readable after commit: the response is built after the session commits.
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 class ReadOnlySessionError(RuntimeError):
@@ -52,16 +42,6 @@ def _refuse_dml(state: ORMExecuteState) -> None:
 
 event.listen(ReadOnlySession, "before_flush", _refuse_flush)
 event.listen(ReadOnlySession, "do_orm_execute", _refuse_dml)
-
-
-def create_read_session_factory(read_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions of safe requests (GET, HEAD, OPTIONS), on the autocommit engine
-    (`create_engine(settings, autocommit=True)`): reads without a transaction, writes refused."""
-    return async_sessionmaker(
-        read_engine,
-        sync_session_class=ReadOnlySession,
-        expire_on_commit=False,
-    )
 
 
 class SessionGate:

@@ -8,13 +8,17 @@ is revoked and its holder, attacker or not, must log in again.
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import UnauthorizedError
-from app.core.security import InvalidTokenError, Security, hash_refresh_token
+from app.core.principal import Principal
+from app.core.security import Security, hash_refresh_token
 from app.db.models.refresh_token import RefreshToken
 from app.db.models.user import User
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
-from app.db.repositories.users import Principal, PrincipalRepository, UserRepository
+from app.db.repositories.users import PrincipalRepository, ReadConnector, UserRepository
 from app.schemas.auth import TokenPair
 from app.schemas.text import storable_text
 
@@ -34,6 +38,10 @@ class AuthService:
     users: UserRepository
     tokens: RefreshTokenRepository
     security: Security
+
+    @classmethod
+    def on(cls, session: AsyncSession, security: Security) -> Self:
+        return cls(UserRepository(session), RefreshTokenRepository(session), security)
 
     async def login(self, email: str, password: str) -> TokenPair:
         try:
@@ -97,15 +105,15 @@ class Authenticator:
     """Who a request's access token speaks for: every authenticated request asks this first."""
 
     principals: PrincipalRepository
-    security: Security
 
-    async def authenticate(self, access_token: str) -> Principal:
-        """The token's active user, read fresh: a deactivated or deleted user loses access now."""
-        try:
-            user_id = self.security.user_id_from_access_token(access_token)
-        except InvalidTokenError as exc:
-            raise UnauthorizedError(ACCESS_REFUSED) from exc
-        principal = await self.principals.get(user_id)
+    @classmethod
+    def reading_with(cls, connect: ReadConnector) -> Self:
+        return cls(PrincipalRepository(connect))
+
+    async def authenticate(self, user_id: int | None) -> Principal:
+        """The active user of a valid token's `user_id` (None: the token was not valid), read
+        fresh: a deactivated or deleted user loses access now."""
+        principal = None if user_id is None else await self.principals.get(user_id)
         if principal is None or not principal.is_active:
             raise UnauthorizedError(ACCESS_REFUSED)
         return principal

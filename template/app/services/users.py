@@ -2,13 +2,17 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import ConflictError, ForbiddenError, UnauthorizedError
+from app.core.principal import Principal
 from app.core.security import Security
 from app.db.errors import UniqueViolationError
 from app.db.models.user import User
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
-from app.db.repositories.users import Principal, UserRepository
+from app.db.repositories.users import UserRepository
 from app.schemas.users import PasswordChange, UserCreate
 from app.services.auth import ACCESS_REFUSED
 
@@ -18,6 +22,10 @@ class UserService:
     users: UserRepository
     tokens: RefreshTokenRepository
     security: Security
+
+    @classmethod
+    def on(cls, session: AsyncSession, security: Security) -> Self:
+        return cls(UserRepository(session), RefreshTokenRepository(session), security)
 
     async def register(self, data: UserCreate, *, is_superuser: bool = False) -> User:
         user = User(

@@ -3,9 +3,8 @@
 from sqlalchemy import select
 
 from app.commands.create_superuser import ensure_superuser
-from app.db.engine import create_engine
+from app.db.database import Database
 from app.db.models.user import User
-from app.db.session import create_session_factory
 from tests.conftest import SettingsFactory, delete_committed_user
 
 EMAIL = "root@example.com"
@@ -18,10 +17,10 @@ async def test_it_creates_once_then_leaves_the_user_alone(
     try:
         assert await ensure_superuser(settings, EMAIL, "first password!") == "created"
         assert await ensure_superuser(settings, EMAIL, "another password") == "unchanged"
-        engine = create_engine(settings)
-        async with create_session_factory(engine)() as session:
+        database = Database(settings)
+        async with database.session(read_only=True) as session:
             users = (await session.scalars(select(User).where(User.email == EMAIL))).all()
-        await engine.dispose()
+        await database.close()
         assert len(users) == 1
         assert users[0].is_superuser
     finally:

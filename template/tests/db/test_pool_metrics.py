@@ -52,8 +52,8 @@ async def test_a_request_holds_one_connection_and_returns_it(
 
     assert before == 0
     assert seen_in_request == [1, 1]
-    # Two pools of three: the writes' and the safe requests' reads'.
-    assert scraped == {"db_pool_connections_in_use": 0, "db_pool_size": 6}
+    # One pool, which the safe requests' reads share.
+    assert scraped == {"db_pool_connections_in_use": 0, "db_pool_size": 3}
 
 
 async def test_a_connection_that_cannot_be_reopened_is_never_counted_as_returned(

@@ -7,22 +7,22 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import delete, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
+from app.db.database import Database
 from app.db.errors import DatabaseBusyError
 from app.db.models.item import Item
 from app.db.session import ReadOnlySessionError, SessionGate
 
 
-def read_sessions(app: FastAPI) -> async_sessionmaker[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = app.state.read_session_factory
-    return factory
+def database(app: FastAPI) -> Database:
+    database: Database = app.state.database
+    return database
 
 
-async def in_transaction_after_a_read(sessions: async_sessionmaker[AsyncSession]) -> bool:
+async def in_transaction_after_a_read(database: Database, *, read_only: bool) -> bool:
     """What the driver itself says of a session's connection after one SELECT."""
-    async with sessions() as session:
+    async with database.session(read_only=read_only) as session:
         await session.execute(text("SELECT 1"))
         raw = await (await session.connection()).get_raw_connection()
         driver = raw.driver_connection
@@ -33,15 +33,25 @@ async def in_transaction_after_a_read(sessions: async_sessionmaker[AsyncSession]
 
 
 async def test_a_read_session_runs_without_a_transaction(app: FastAPI) -> None:
-    assert await in_transaction_after_a_read(app.state.session_factory)
-    assert not await in_transaction_after_a_read(read_sessions(app))
+    assert await in_transaction_after_a_read(database(app), read_only=False)
+    assert not await in_transaction_after_a_read(database(app), read_only=True)
+
+
+async def test_reads_and_writes_share_one_pool(app: FastAPI) -> None:
+    async with database(app).session(read_only=True) as session:
+        reader = await (await session.connection()).get_raw_connection()
+    async with database(app).session() as session:
+        writer = await (await session.connection()).get_raw_connection()
+
+    assert reader.driver_connection is writer.driver_connection
 
 
 async def test_a_read_session_refuses_to_flush_a_change(app: FastAPI) -> None:
-    async with read_sessions(app)() as session:
+    async with database(app).session(read_only=True) as session:
         session.add(Item(name="written from a GET"))
         with pytest.raises(ReadOnlySessionError, match="GET, HEAD or OPTIONS"):
             await session.flush()
+        session.expunge_all()  # or the commit at the block's end refuses the same change again
 
 
 @pytest.mark.parametrize(
@@ -52,8 +62,8 @@ async def test_a_read_session_refuses_to_flush_a_change(app: FastAPI) -> None:
 async def test_a_read_session_refuses_insert_update_and_delete(
     app: FastAPI, statement: Executable
 ) -> None:
-    async with read_sessions(app)() as session:
-        with pytest.raises(ReadOnlySessionError, match="INSERT, UPDATE or DELETE"):
+    with pytest.raises(ReadOnlySessionError, match="INSERT, UPDATE or DELETE"):
+        async with database(app).session(read_only=True) as session:
             await session.execute(statement)
 
 
@@ -91,13 +101,13 @@ async def test_a_wait_past_the_timeout_raises_database_busy() -> None:
 
 
 async def test_a_busy_database_answers_503_problem(app: FastAPI, client: AsyncClient) -> None:
-    gate: SessionGate = app.state.session_gate
-    app.state.session_gate = SessionGate(1, timeout=0.05)
+    gate = database(app).gate
+    database(app).gate = SessionGate(1, timeout=0.05)
     try:
-        async with app.state.session_gate.turn():
+        async with database(app).gate.turn():
             response = await client.get("/api/v1/items")
     finally:
-        app.state.session_gate = gate
+        database(app).gate = gate
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

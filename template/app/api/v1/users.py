@@ -5,7 +5,7 @@ from fastapi import APIRouter, status
 from app.api.deps import CurrentUser, UserServiceDep
 from app.api.openapi import DATABASE_ERRORS, JSON_BODY_ERRORS, problem_responses
 from app.api.v1 import PREFIX
-from app.db.repositories.users import Principal
+from app.core.principal import Principal
 from app.schemas.users import PasswordChange, UserRead
 
 router = APIRouter(

@@ -2,27 +2,14 @@
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.principal import Principal
 from app.db.errors import UniqueViolationError
 from app.db.models.user import User
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The user a request acts for: the columns authentication and ownership read."""
-
-    id: int
-    email: str
-    is_active: bool
-    is_superuser: bool
-    created_at: datetime
-
 
 # Opens the connection a principal is read on, and gives it back when the block ends.
 ReadConnector = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -36,7 +23,7 @@ PRINCIPAL_BY_ID = select(
 class PrincipalRepository:
     """Looks up the principal of every authenticated request, so it is lean on purpose: one Core
     select, no session and no identity map, since the value is only read. `connect` opens the
-    connection (`read_connection` in app/api/deps.py: a short one of its own, or the session's).
+    connection (`Database.connection` in app/db/database.py: a short one, or the session's).
     """
 
     def __init__(self, connect: ReadConnector) -> None:

@@ -196,30 +196,46 @@ def service_settings(service_dir: Path, env: dict[str, str]) -> dict[str, Any]:
 # loop on one core with no HTTP around it.
 DATA_ACCESS_PROBE = """\
 import asyncio, sys, time
-from functools import partial
-from types import SimpleNamespace
 from sqlalchemy import select
-from app.api.deps import read_connection
 from app.core.config import get_settings
-from app.db.engine import create_engine
 from app.db.models.user import User
 from app.db.repositories.users import PrincipalRepository
-from app.db.retry import request_connect_retry
-from app.db.session import SessionGate
+
+try:
+    from app.db.database import Database
+except ImportError:  # a service from before the database object (a candidate of an older commit)
+    Database = None
+
+
+def older_layer(settings):
+    from functools import partial
+    from types import SimpleNamespace
+    from app.api.deps import read_connection
+    from app.db.engine import create_engine
+    from app.db.retry import request_connect_retry
+    from app.db.session import SessionGate
+
+    gate = SessionGate(settings.database_pool_size, timeout=settings.database_pool_timeout)
+    read_engine = create_engine(settings, autocommit=True)
+    app_state = SimpleNamespace(
+        session_gate=gate, connect_retry=request_connect_retry(settings), read_engine=read_engine
+    )
+    request = SimpleNamespace(state=SimpleNamespace(), app=SimpleNamespace(state=app_state))
+    return PrincipalRepository(partial(read_connection, request)), read_engine.dispose
+
 
 async def main(count):
     settings = get_settings()
+    if Database is None:
+        principals, close = older_layer(settings)
+    else:
+        database = Database(settings)
+        principals, close = PrincipalRepository(database.connection), database.close
+    from app.db.engine import create_engine
     engine = create_engine(settings)
-    gate = SessionGate(settings.database_pool_size, timeout=settings.database_pool_timeout)
-    app_state = SimpleNamespace(
-        session_gate=gate,
-        connect_retry=request_connect_retry(settings),
-        read_engine=create_engine(settings, autocommit=True),
-    )
-    request = SimpleNamespace(state=SimpleNamespace(), app=SimpleNamespace(state=app_state))
-    principals = PrincipalRepository(partial(read_connection, request))
     async with engine.connect() as connection:
         user_id = await connection.scalar(select(User.id).limit(1))
+    await engine.dispose()
 
     for _ in range(count // 10):
         await principals.get(user_id)
@@ -227,8 +243,7 @@ async def main(count):
     for _ in range(count):
         await principals.get(user_id)
     print((time.process_time() - start) / count * 1000)
-    await app_state.read_engine.dispose()
-    await engine.dispose()
+    await close()
 
 try:
     import uvloop

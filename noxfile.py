@@ -35,7 +35,10 @@ def matrix_env(session: nox.Session) -> str:
             union.update(declared.get("dependency-groups", {}).get("dev", []))
     requirements = sorted(union)
     session.log("Shared environment of every variant: " + ", ".join(requirements))
-    session.install(*requirements)
+    # Bytecode written once here is read by every process of every variant (each imports FastAPI,
+    # SQLAlchemy, pydantic, Hypothesis and schemathesis several times); without it, and under
+    # PYTHONDONTWRITEBYTECODE, each of those processes compiles them from source again.
+    session.install("--compile-bytecode", *requirements)
     return str(Path(session.bin) / "python")
 
 

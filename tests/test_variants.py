@@ -6,8 +6,12 @@ the union of every variant's dependencies, so no variant pays for an environment
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,10 +37,46 @@ def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tool_environment(mypy_cache: Path) -> dict[str, str]:
-    """The outer environment (CI included) without pytest's own variables, plus mypy's cache."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    """The outer environment (CI included) without pytest's own variables, plus mypy's cache.
+
+    PYTHONDONTWRITEBYTECODE goes too: what one variant's pytest compiles (its assertion rewrite of
+    the plugins' modules, cached beside them in the shared environment) the next one reads back.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PYTEST_") and key != "PYTHONDONTWRITEBYTECODE"
+    }
     env["MYPY_CACHE_DIR"] = str(mypy_cache)
     return env
+
+
+class StepTimings:
+    """Seconds each step of one variant took, appended as a JSON line to MATRIX_TIMINGS if set.
+
+    bench/matrix_costs.py reads the file back: per-step sums over the product, per-variant
+    median and worst. Workers append whole lines, so the file may interleave variants, not lines.
+    """
+
+    def __init__(self, variant: Variant) -> None:
+        self.variant = variant
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 3)
+
+    def write(self) -> None:
+        path = os.environ.get("MATRIX_TIMINGS")
+        if not path:
+            return
+        record = {"variant": self.variant.id, "steps": self.seconds}
+        with Path(path).open("a", encoding="utf-8") as sink:
+            sink.write(json.dumps(record) + "\n")
 
 
 def require_servers(variant: Variant) -> None:
@@ -58,24 +98,45 @@ def test_variant_passes_its_checks(
     matrix_python: str,
     mypy_cache: Path,
 ) -> None:
-    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    timings = StepTimings(variant)
+    check_variant(variant, template_snapshot, tmp_path, matrix_python, mypy_cache, timings)
+    # Only a variant that passed every step is timed: a failure's early exit is not its cost.
+    timings.write()
+
+
+def check_variant(
+    variant: Variant,
+    template_snapshot: Path,
+    tmp_path: Path,
+    matrix_python: str,
+    mypy_cache: Path,
+    timings: StepTimings,
+) -> None:
+    with timings.step("render"):
+        project = render(template_snapshot, variant.answers, tmp_path / "service")
     env = tool_environment(mypy_cache)
     # What the service's README has a new user do first: write openapi.json, the contract.
-    run_step([matrix_python, "-m", "app.commands.export_openapi"], project, env)
+    with timings.step("export_openapi"):
+        run_step([matrix_python, "-m", "app.commands.export_openapi"], project, env)
 
-    run_step([matrix_python, "-m", "ruff", "check", "."], project, env)
-    run_step([matrix_python, "-m", "ruff", "format", "--check", "."], project, env)
+    with timings.step("ruff"):
+        run_step([matrix_python, "-m", "ruff", "check", "."], project, env)
+    with timings.step("format"):
+        run_step([matrix_python, "-m", "ruff", "format", "--check", "."], project, env)
     # No paths: mypy checks what the service's own configuration lists, as its CI does.
-    run_step([matrix_python, "-m", "mypy", "--strict"], project, env)
-    run_step([matrix_python, "-m", "deptry", "--no-ansi", "."], project, env)
+    with timings.step("mypy"):
+        run_step([matrix_python, "-m", "mypy", "--strict"], project, env)
+    with timings.step("deptry"):
+        run_step([matrix_python, "-m", "deptry", "--no-ansi", "."], project, env)
     if not variant.run_suite:
         return
 
     require_servers(variant)
     suite_env = {**env, "TEST_DATABASE_URL": TEST_DATABASE_URL, "TEST_REDIS_URL": TEST_REDIS_URL}
-    output = run_step(
-        [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, suite_env
-    )
+    with timings.step("suite"):
+        output = run_step(
+            [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, suite_env
+        )
 
     passed = re.search(r"(\d+) passed", output)
     assert passed, f"the suite reported no passed test:\n{output}"

@@ -47,7 +47,18 @@ def tests(session: nox.Session) -> None:
     """Run the fast tests of the questions and renders, and the full matrix (extra args: pytest)."""
     python = matrix_env(session)
     # pytest's exit 5 (no test collected) is not 0, so nox fails on it as on any other failure.
-    session.run("pytest", "-n", "2", "tests", *session.posargs, env={"MATRIX_PYTHON": python})
+    # worksteal: the tests' lengths range from milliseconds to a minute, so a worker that runs out
+    # takes the other's queue instead of waiting for it.
+    session.run(
+        "pytest",
+        "-n",
+        "2",
+        "--dist",
+        "worksteal",
+        "tests",
+        *session.posargs,
+        env={"MATRIX_PYTHON": python},
+    )
 
 
 @nox.session
@@ -60,6 +71,8 @@ def matrix(session: nox.Session) -> None:
         "pytest",
         "-n",
         "2",
+        "--dist",
+        "worksteal",
         "-m",
         "matrix",
         "tests",

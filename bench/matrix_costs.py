@@ -16,6 +16,9 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+# Where `nox -s bench -- --matrix` has the harness write them.
+FILE = Path(__file__).resolve().parent / "results" / "matrix-costs.jsonl"
+
 # The order the harness runs them in; a step this list does not name is printed after these.
 STEPS = ("render", "export_openapi", "ruff", "format", "mypy", "deptry", "suite")
 
@@ -33,6 +36,8 @@ class VariantCost:
 def read_costs(path: Path) -> list[VariantCost]:
     """The variants in the file; a variant timed twice (a rerun) keeps its last line."""
     latest: dict[str, VariantCost] = {}
+    if not path.exists():
+        return []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             record = json.loads(line)

@@ -21,13 +21,16 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 def matrix_env(session: nox.Session) -> str:
     """Fill the session with the test tools and the union of every variant's dependencies.
 
-    Renders each matrix variant, reads its `[project].dependencies` and `[dependency-groups].dev`,
-    installs the union once, and returns the interpreter that tests/test_variants.py runs the
-    variants' tools with (MATRIX_PYTHON).
+    Renders each matrix variant's pyproject.toml, reads its `[project].dependencies` and
+    `[dependency-groups].dev`, installs the union once, and returns the interpreter that
+    tests/test_variants.py runs the variants' tools with (MATRIX_PYTHON).
     """
     session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
     with tempfile.TemporaryDirectory() as rendered:
-        session.run("python", "-m", "tests.rendering", "--matrix", rendered)
+        # Only pyproject.toml: the dependencies are all this reads of each variant.
+        session.run(
+            "python", "-m", "tests.rendering", "--matrix", "--only", "pyproject.toml", rendered
+        )
         union: set[str] = set()
         for pyproject in Path(rendered).glob("*/pyproject.toml"):
             declared = tomllib.loads(pyproject.read_text())

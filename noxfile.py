@@ -25,7 +25,10 @@ def matrix_env(session: nox.Session) -> str:
     `[dependency-groups].dev`, installs the union once, and returns the interpreter that
     tests/test_variants.py runs the variants' tools with (MATRIX_PYTHON).
     """
-    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
+    # Bytecode compiled at install (uv compiles only what it installs, so both installs ask) is read
+    # by every process of every variant, each importing FastAPI, SQLAlchemy, pytest and
+    # schemathesis several times; under PYTHONDONTWRITEBYTECODE each would compile them again.
+    session.install("--compile-bytecode", *nox.project.dependency_groups(PYPROJECT, "test"))
     with tempfile.TemporaryDirectory() as rendered:
         # Only pyproject.toml: the dependencies are all this reads of each variant.
         session.run(
@@ -38,9 +41,6 @@ def matrix_env(session: nox.Session) -> str:
             union.update(declared.get("dependency-groups", {}).get("dev", []))
     requirements = sorted(union)
     session.log("Shared environment of every variant: " + ", ".join(requirements))
-    # Bytecode written once here is read by every process of every variant (each imports FastAPI,
-    # SQLAlchemy, pydantic, Hypothesis and schemathesis several times); without it, and under
-    # PYTHONDONTWRITEBYTECODE, each of those processes compiles them from source again.
     session.install("--compile-bytecode", *requirements)
     return str(Path(session.bin) / "python")
 

@@ -139,7 +139,8 @@ def check_variant(
     require_servers(variant)
     suite_env = {**env, "TEST_DATABASE_URL": TEST_DATABASE_URL, "TEST_REDIS_URL": TEST_REDIS_URL}
     if variant.id not in DEEP_FUZZ:
-        suite_env["FUZZ_EXAMPLES"] = MATRIX_FUZZ_EXAMPLES
+        # FUZZ_EXAMPLES set outside, for a deeper or quicker run of the whole matrix, wins.
+        suite_env.setdefault("FUZZ_EXAMPLES", MATRIX_FUZZ_EXAMPLES)
     with timings.step("suite"):
         output = run_step(
             [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, suite_env

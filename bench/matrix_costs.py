@@ -20,7 +20,7 @@ from pathlib import Path
 FILE = Path(__file__).resolve().parent / "results" / "matrix-costs.jsonl"
 
 # The order the harness runs them in; a step this list does not name is printed after these.
-STEPS = ("render", "export_openapi", "ruff", "format", "mypy", "deptry", "suite")
+STEPS = ("render", "export_openapi", "openapi_check", "ruff", "format", "mypy", "deptry", "suite")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Each variant, rendered, passes its own checks: ruff, mypy --strict, deptry and its test suite.
 
+Its exported OpenAPI document, the contract, is checked too: valid OpenAPI 3.1, problem errors only.
+
 The tools run from MATRIX_PYTHON, the one environment `nox -s tests` / `nox -s matrix` fills with
 the union of every variant's dependencies, so no variant pays for an environment of its own.
 """
@@ -15,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from tests.conftest import require_server, run_step, running_in_ci
 from tests.matrix import VARIANTS, Variant, covering_variants, selected_variants
@@ -84,6 +87,18 @@ class StepTimings:
             sink.write(json.dumps(record) + "\n")
 
 
+def check_openapi_document(path: Path) -> None:
+    """Valid OpenAPI 3.1, whose errors are all problem details: no FastAPI HTTPValidationError."""
+    document = json.loads(path.read_text())
+
+    assert str(document["openapi"]).startswith("3.1.")
+    errors = [error.message for error in OpenAPIV31SpecValidator(document).iter_errors()]
+    assert not errors, errors
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text
+    assert '"application/problem+json"' in text
+
+
 def require_servers(variant: Variant) -> None:
     """Skip (fail under CI) when a server the variant's suite talks to is down.
 
@@ -123,6 +138,8 @@ def check_variant(
     # What the service's README has a new user do first: write openapi.json, the contract.
     with timings.step("export_openapi"):
         run_step([matrix_python, "-m", "app.commands.export_openapi"], project, env)
+    with timings.step("openapi_check"):
+        check_openapi_document(project / "openapi.json")
 
     with timings.step("ruff"):
         run_step([matrix_python, "-m", "ruff", "check", "."], project, env)

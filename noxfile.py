@@ -21,13 +21,19 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 def matrix_env(session: nox.Session) -> str:
     """Fill the session with the test tools and the union of every variant's dependencies.
 
-    Renders each matrix variant, reads its `[project].dependencies` and `[dependency-groups].dev`,
-    installs the union once, and returns the interpreter that tests/test_variants.py runs the
-    variants' tools with (MATRIX_PYTHON).
+    Renders each matrix variant's pyproject.toml, reads its `[project].dependencies` and
+    `[dependency-groups].dev`, installs the union once, and returns the interpreter that
+    tests/test_variants.py runs the variants' tools with (MATRIX_PYTHON).
     """
-    session.install(*nox.project.dependency_groups(PYPROJECT, "test"))
+    # Bytecode compiled at install (uv compiles only what it installs, so both installs ask) is read
+    # by every process of every variant, each importing FastAPI, SQLAlchemy, pytest and
+    # schemathesis several times; under PYTHONDONTWRITEBYTECODE each would compile them again.
+    session.install("--compile-bytecode", *nox.project.dependency_groups(PYPROJECT, "test"))
     with tempfile.TemporaryDirectory() as rendered:
-        session.run("python", "-m", "tests.rendering", "--matrix", rendered)
+        # Only pyproject.toml: the dependencies are all this reads of each variant.
+        session.run(
+            "python", "-m", "tests.rendering", "--matrix", "--only", "pyproject.toml", rendered
+        )
         union: set[str] = set()
         for pyproject in Path(rendered).glob("*/pyproject.toml"):
             declared = tomllib.loads(pyproject.read_text())
@@ -35,7 +41,7 @@ def matrix_env(session: nox.Session) -> str:
             union.update(declared.get("dependency-groups", {}).get("dev", []))
     requirements = sorted(union)
     session.log("Shared environment of every variant: " + ", ".join(requirements))
-    session.install(*requirements)
+    session.install("--compile-bytecode", *requirements)
     return str(Path(session.bin) / "python")
 
 
@@ -44,7 +50,18 @@ def tests(session: nox.Session) -> None:
     """Run the fast tests of the questions and renders, and the full matrix (extra args: pytest)."""
     python = matrix_env(session)
     # pytest's exit 5 (no test collected) is not 0, so nox fails on it as on any other failure.
-    session.run("pytest", "-n", "2", "tests", *session.posargs, env={"MATRIX_PYTHON": python})
+    # worksteal: the tests' lengths range from milliseconds to a minute, so a worker that runs out
+    # takes the other's queue instead of waiting for it.
+    session.run(
+        "pytest",
+        "-n",
+        "2",
+        "--dist",
+        "worksteal",
+        "tests",
+        *session.posargs,
+        env={"MATRIX_PYTHON": python},
+    )
 
 
 @nox.session
@@ -57,6 +74,8 @@ def matrix(session: nox.Session) -> None:
         "pytest",
         "-n",
         "2",
+        "--dist",
+        "worksteal",
         "-m",
         "matrix",
         "tests",

@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+import matrix_costs
 from serving import RESULTS, ROOT, verdict
 
 MATRIX_TARGET_S = 20 * 60
@@ -18,7 +19,8 @@ def measure_matrix() -> dict[str, Any]:
     """Run the matrix as `nox -s matrix` does, on 2 workers; its output goes to a log file."""
     command = [sys.executable, "-m", "pytest", "-m", "matrix", "-n", "2", "tests", "-q"]
     log_path = RESULTS / "matrix.log"
-    env = {**os.environ, "MATRIX_PYTHON": sys.executable}
+    env = {**os.environ, "MATRIX_PYTHON": sys.executable, "MATRIX_TIMINGS": str(matrix_costs.FILE)}
+    matrix_costs.FILE.unlink(missing_ok=True)
     shown = " ".join(["python", *command[1:]])
     print(f"Matrix: running `{shown}` (output in {log_path.relative_to(ROOT)})")
     started = time.perf_counter()
@@ -72,3 +74,4 @@ def report_matrix(matrix: dict[str, Any] | None) -> None:
         print(f"  note: pytest said {matrix['summary']!r}; see bench/results/matrix.log")
     if matrix["filter"]:
         print(f"  note: narrowed by MATRIX_FILTER={matrix['filter']!r}, not the whole product")
+    matrix_costs.report(matrix_costs.read_costs(matrix_costs.FILE), each=True)

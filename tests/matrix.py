@@ -108,6 +108,29 @@ def deploy_variants(variants: Iterable[Variant]) -> list[Variant]:
     ]
 
 
+def covering_variants(variants: Iterable[Variant]) -> list[Variant]:
+    """A few suite variants that between them give every feature question each of its values.
+
+    The default variant comes first; each next one is the variant that adds the most values not yet
+    covered (the first such in matrix order). Checks that the matrix runs lighter on most variants
+    (tests/test_variants.py: the fuzz test's examples) run at full depth on these.
+    """
+    candidates = [variant for variant in variants if variant.run_suite]
+    default = next(variant for variant in candidates if variant.answers == DEFAULTS)
+
+    def values(variant: Variant) -> set[tuple[str, object]]:
+        return {(question, variant.answers[question]) for question in FEATURE_AXES}
+
+    wanted = {(question, value) for question, axis in FEATURE_AXES.items() for value in axis}
+    chosen = [default]
+    missing = wanted - values(default)
+    while missing:
+        best = max(candidates, key=lambda variant: len(values(variant) & missing))
+        chosen.append(best)
+        missing -= values(best)
+    return chosen
+
+
 def parse_assignments(assignments: Iterable[str]) -> dict[str, str]:
     """Turn `key=value` words (nox's positional arguments, MATRIX_FILTER) into a dict."""
     parsed = {}

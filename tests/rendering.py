@@ -3,6 +3,7 @@
 Command line (nox runs it inside its session's environment, where copier is installed):
     python -m tests.rendering DEST [KEY=VALUE ...]   render one service into DEST
     python -m tests.rendering --matrix DEST          render every matrix variant into DEST/<n>
+    python -m tests.rendering --matrix --only pyproject.toml DEST   ... that one file of each
 """
 
 from __future__ import annotations
@@ -65,8 +66,12 @@ def snapshot_template(dst: Path, root: Path = ROOT) -> Path:
     return dst
 
 
-def render(src: Path, answers: Mapping[str, object], dst: Path) -> Path:
-    """Render the template at src into dst with copier's defaults, BASE_ANSWERS and answers."""
+def render(src: Path, answers: Mapping[str, object], dst: Path, only: str | None = None) -> Path:
+    """Render the template at src into dst with copier's defaults, BASE_ANSWERS and answers.
+
+    `only` names one file at the template's top level to render, and nothing else.
+    """
+    exclude = ["*", f"!{only}", f"!{only}.jinja"] if only else []
     run_copy(
         str(src),
         dst,
@@ -75,6 +80,7 @@ def render(src: Path, answers: Mapping[str, object], dst: Path) -> Path:
         unsafe=False,
         quiet=True,
         vcs_ref=None,
+        exclude=exclude,
     )
     return dst
 
@@ -87,6 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--matrix", action="store_true", help="render every matrix variant into DEST/<n>"
     )
+    parser.add_argument(
+        "--only", metavar="FILE", help="render only this top-level file (with --matrix)"
+    )
     args = parser.parse_args(argv)
     if args.matrix and args.answers:
         parser.error("--matrix renders the matrix's own answers; give no KEY=VALUE with it")
@@ -94,9 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         template = snapshot_template(Path(tmp))
         if args.matrix:
             for number, variant in enumerate(VARIANTS):
-                render(template, variant.answers, args.dest / str(number))
+                render(template, variant.answers, args.dest / str(number), only=args.only)
         else:
-            render(template, parse_assignments(args.answers), args.dest)
+            render(template, parse_assignments(args.answers), args.dest, only=args.only)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from tests.matrix import (
     OBSERVABILITY_AXES,
     RENDER_AXES,
     VARIANTS,
+    covering_variants,
     deploy_variants,
     select,
 )
@@ -85,6 +86,16 @@ def test_deploy_variants_keep_every_other_axis_with_observability_all_off_and_al
     assert all(
         len({variant.answers[axis] for axis in OBSERVABILITY_AXES}) == 1 for variant in chosen
     )
+
+
+def test_the_covering_variants_start_at_the_default_and_give_every_answer() -> None:
+    covering = covering_variants(VARIANTS)
+
+    assert covering[0].answers == DEFAULTS
+    assert all(variant.run_suite for variant in covering)
+    for question, values in FEATURE_AXES.items():
+        assert {variant.answers[question] for variant in covering} == set(values), question
+    assert len(covering) <= max(len(values) for values in FEATURE_AXES.values())
 
 
 def test_the_refused_combination_is_left_out() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.matrix import Variant
+from tests import rendering
+from tests.matrix import DEFAULTS, Variant
 
 # GitHub Actions expressions (`${{ github.ref }}`) are the one legitimate use of the delimiters.
 ACTIONS_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
@@ -90,3 +91,15 @@ def test_database_files_follow_the_answer(rendered: Path, variant: Variant) -> N
 
     assert (rendered / "app" / "db").is_dir() == has_database
     assert (rendered / "alembic.ini").is_file() == has_database
+
+
+def test_only_renders_that_one_file_as_the_whole_render_has_it(
+    template_snapshot: Path, tmp_path: Path
+) -> None:
+    """What nox's shared environment reads the dependencies from (`--only pyproject.toml`)."""
+    answers = DEFAULTS
+    whole = rendering.render(template_snapshot, answers, tmp_path / "whole")
+    alone = rendering.render(template_snapshot, answers, tmp_path / "alone", only="pyproject.toml")
+
+    assert sorted(path.name for path in alone.iterdir()) == ["pyproject.toml"]
+    assert (alone / "pyproject.toml").read_text() == (whole / "pyproject.toml").read_text()

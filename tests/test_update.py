@@ -198,6 +198,8 @@ def run_suite(project: Path, matrix_python: str) -> None:
         "CI": "true",
         # No __pycache__ left behind: it is git-ignored, so an update would leave it.
         "PYTHONDONTWRITEBYTECODE": "1",
+        # The update is under test here; tests/test_variants.py fuzzes every variant, deeply too.
+        "FUZZ_EXAMPLES": "5",
     }
     subprocess.run(
         [matrix_python, "-m", "app.commands.export_openapi"], cwd=project, env=env, check=True

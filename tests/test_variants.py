@@ -1,25 +1,37 @@
 """Each variant, rendered, passes its own checks: ruff, mypy --strict, deptry and its test suite.
 
+Its exported OpenAPI document, the contract, is checked too: valid OpenAPI 3.1, problem errors only.
+
 The tools run from MATRIX_PYTHON, the one environment `nox -s tests` / `nox -s matrix` fills with
 the union of every variant's dependencies, so no variant pays for an environment of its own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from tests.conftest import require_server, run_step, running_in_ci
-from tests.matrix import Variant, selected_variants
+from tests.matrix import VARIANTS, Variant, covering_variants, selected_variants
 from tests.rendering import render
 
 pytestmark = pytest.mark.matrix
 
 TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The fuzz test's examples per operation and phase in most variants: a fifth of its own default,
+# still on every operation the variant has. The covering variants (the default, and each answer to
+# every question at least once) run it at its full depth; the README says so.
+MATRIX_FUZZ_EXAMPLES = "5"
+DEEP_FUZZ = {variant.id for variant in covering_variants(VARIANTS)}
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +45,58 @@ def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tool_environment(mypy_cache: Path) -> dict[str, str]:
-    """The outer environment (CI included) without pytest's own variables, plus mypy's cache."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    """The outer environment (CI included) without pytest's own variables, plus mypy's cache.
+
+    PYTHONDONTWRITEBYTECODE goes too: what one variant's pytest compiles (its assertion rewrite of
+    the plugins' modules, cached beside them in the shared environment) the next one reads back.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PYTEST_") and key != "PYTHONDONTWRITEBYTECODE"
+    }
     env["MYPY_CACHE_DIR"] = str(mypy_cache)
     return env
+
+
+class StepTimings:
+    """Seconds each step of one variant took, appended as a JSON line to MATRIX_TIMINGS if set.
+
+    bench/matrix_costs.py reads the file back: per-step sums over the product, per-variant
+    median and worst. Workers append whole lines, so the file may interleave variants, not lines.
+    """
+
+    def __init__(self, variant: Variant) -> None:
+        self.variant = variant
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 3)
+
+    def write(self) -> None:
+        path = os.environ.get("MATRIX_TIMINGS")
+        if not path:
+            return
+        record = {"variant": self.variant.id, "steps": self.seconds}
+        with Path(path).open("a", encoding="utf-8") as sink:
+            sink.write(json.dumps(record) + "\n")
+
+
+def check_openapi_document(path: Path) -> None:
+    """Valid OpenAPI 3.1, whose errors are all problem details: no FastAPI HTTPValidationError."""
+    document = json.loads(path.read_text())
+
+    assert str(document["openapi"]).startswith("3.1.")
+    errors = [error.message for error in OpenAPIV31SpecValidator(document).iter_errors()]
+    assert not errors, errors
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text
+    assert '"application/problem+json"' in text
 
 
 def require_servers(variant: Variant) -> None:
@@ -58,24 +118,50 @@ def test_variant_passes_its_checks(
     matrix_python: str,
     mypy_cache: Path,
 ) -> None:
-    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    timings = StepTimings(variant)
+    check_variant(variant, template_snapshot, tmp_path, matrix_python, mypy_cache, timings)
+    # Only a variant that passed every step is timed: a failure's early exit is not its cost.
+    timings.write()
+
+
+def check_variant(
+    variant: Variant,
+    template_snapshot: Path,
+    tmp_path: Path,
+    matrix_python: str,
+    mypy_cache: Path,
+    timings: StepTimings,
+) -> None:
+    with timings.step("render"):
+        project = render(template_snapshot, variant.answers, tmp_path / "service")
     env = tool_environment(mypy_cache)
     # What the service's README has a new user do first: write openapi.json, the contract.
-    run_step([matrix_python, "-m", "app.commands.export_openapi"], project, env)
+    with timings.step("export_openapi"):
+        run_step([matrix_python, "-m", "app.commands.export_openapi"], project, env)
+    with timings.step("openapi_check"):
+        check_openapi_document(project / "openapi.json")
 
-    run_step([matrix_python, "-m", "ruff", "check", "."], project, env)
-    run_step([matrix_python, "-m", "ruff", "format", "--check", "."], project, env)
+    with timings.step("ruff"):
+        run_step([matrix_python, "-m", "ruff", "check", "."], project, env)
+    with timings.step("format"):
+        run_step([matrix_python, "-m", "ruff", "format", "--check", "."], project, env)
     # No paths: mypy checks what the service's own configuration lists, as its CI does.
-    run_step([matrix_python, "-m", "mypy", "--strict"], project, env)
-    run_step([matrix_python, "-m", "deptry", "--no-ansi", "."], project, env)
+    with timings.step("mypy"):
+        run_step([matrix_python, "-m", "mypy", "--strict"], project, env)
+    with timings.step("deptry"):
+        run_step([matrix_python, "-m", "deptry", "--no-ansi", "."], project, env)
     if not variant.run_suite:
         return
 
     require_servers(variant)
     suite_env = {**env, "TEST_DATABASE_URL": TEST_DATABASE_URL, "TEST_REDIS_URL": TEST_REDIS_URL}
-    output = run_step(
-        [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, suite_env
-    )
+    if variant.id not in DEEP_FUZZ:
+        # FUZZ_EXAMPLES set outside, for a deeper or quicker run of the whole matrix, wins.
+        suite_env.setdefault("FUZZ_EXAMPLES", MATRIX_FUZZ_EXAMPLES)
+    with timings.step("suite"):
+        output = run_step(
+            [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, suite_env
+        )
 
     passed = re.search(r"(\d+) passed", output)
     assert passed, f"the suite reported no passed test:\n{output}"

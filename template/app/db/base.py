@@ -30,6 +30,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # An INSERT or UPDATE reads back what the database set (ids, timestamps) in the same
+    # statement, with RETURNING, so a repository never refreshes a row it has just written.
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class TimestampMixin:

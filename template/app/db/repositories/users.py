@@ -51,7 +51,6 @@ class UserRepository:
             await self.session.flush()
         except IntegrityError as exc:
             raise UniqueViolationError("uq_users_email") from exc
-        await self.session.refresh(user)
         return user
 
     async def set_password_hash(self, user: User, password_hash: str) -> None:

@@ -1,6 +1,7 @@
 """Declarative base with a naming convention, so migrations name constraints predictably."""
 
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from sqlalchemy import DateTime, Dialect, MetaData, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -32,7 +33,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # An INSERT or UPDATE reads back what the database set (ids, timestamps) in the same
     # statement, with RETURNING, so a repository never refreshes a row it has just written.
-    __mapper_args__ = {"eager_defaults": True}
+    __mapper_args__ = MappingProxyType({"eager_defaults": True})
 
 
 class TimestampMixin:

@@ -47,6 +47,11 @@ def matrix_python() -> str:
     return python
 
 
+def lint_imports_command(python: str) -> str:
+    """import-linter's command beside the environment's interpreter (it has no `-m` entry)."""
+    return str(Path(python).parent / "lint-imports")
+
+
 @pytest.fixture(scope="session")
 def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The working tree as it is on disk, without .git, for copier to render from."""

@@ -115,6 +115,7 @@ def test_every_feature_passes_its_checks_at_the_lowest_versions(
     service("ruff", "format", "--check", ".")
     service("mypy", "--strict")
     service("deptry", "--no-ansi", ".")
+    service("lint-imports")
     output = service("pytest", "-q", "-p", "no:cacheprovider")
 
     passed = re.search(r"(\d+) passed", output)

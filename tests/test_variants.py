@@ -1,4 +1,5 @@
-"""Each variant, rendered, passes its own checks: ruff, mypy --strict, deptry and its test suite.
+"""Each variant, rendered, passes its own checks: ruff, mypy --strict, deptry, its layer contracts
+(lint-imports) and its test suite.
 
 Its exported OpenAPI document, the contract, is checked too: valid OpenAPI 3.1, problem errors only.
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from tests.conftest import require_server, run_step, running_in_ci
+from tests.conftest import lint_imports_command, require_server, run_step, running_in_ci
 from tests.matrix import VARIANTS, Variant, covering_variants, selected_variants
 from tests.rendering import render
 
@@ -150,6 +151,8 @@ def check_variant(
         run_step([matrix_python, "-m", "mypy", "--strict"], project, env)
     with timings.step("deptry"):
         run_step([matrix_python, "-m", "deptry", "--no-ansi", "."], project, env)
+    with timings.step("lint_imports"):
+        run_step([lint_imports_command(matrix_python)], project, env)
     if not variant.run_suite:
         return
 

@@ -16,6 +16,9 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+# Two workers, one per core. worksteal: the tests' lengths range from milliseconds to a minute,
+# so a worker that runs out takes the other's queue instead of waiting for it.
+WORKERS = ("-n", "2", "--dist", "worksteal")
 
 
 def matrix_env(session: nox.Session) -> str:
@@ -50,18 +53,7 @@ def tests(session: nox.Session) -> None:
     """Run the fast tests of the questions and renders, and the full matrix (extra args: pytest)."""
     python = matrix_env(session)
     # pytest's exit 5 (no test collected) is not 0, so nox fails on it as on any other failure.
-    # worksteal: the tests' lengths range from milliseconds to a minute, so a worker that runs out
-    # takes the other's queue instead of waiting for it.
-    session.run(
-        "pytest",
-        "-n",
-        "2",
-        "--dist",
-        "worksteal",
-        "tests",
-        *session.posargs,
-        env={"MATRIX_PYTHON": python},
-    )
+    session.run("pytest", *WORKERS, "tests", *session.posargs, env={"MATRIX_PYTHON": python})
 
 
 @nox.session
@@ -72,10 +64,7 @@ def matrix(session: nox.Session) -> None:
     pytest_args = [arg for arg in session.posargs if arg not in filters]
     session.run(
         "pytest",
-        "-n",
-        "2",
-        "--dist",
-        "worksteal",
+        *WORKERS,
         "-m",
         "matrix",
         "tests",

@@ -56,7 +56,7 @@ GUNICORN_ENV = (
     "KEEPALIVE",
     "MAX_REQUESTS",
     "MAX_REQUESTS_JITTER",
-    "FORWARDED_ALLOW_IPS",
+    "TRUSTED_PROXIES",
 )
 
 # What each database answer deploys besides the Deployment, the Service and the ConfigMap.
@@ -256,14 +256,22 @@ def test_gunicorn_config_follows_the_environment(rendered: Path) -> None:
     assert defaults["graceful_timeout"] > 0
     assert defaults["timeout"] > 0
     assert defaults["keepalive"] > 0
+    # No peer's X-Forwarded-* is believed until TRUSTED_PROXIES names one (gunicorn's own
+    # default would believe 127.0.0.1).
+    assert defaults["forwarded_allow_ips"] == ""
 
     overridden = gunicorn_settings(
         rendered,
-        {"WEB_CONCURRENCY": "3", "BIND": "127.0.0.1:9000", "FORWARDED_ALLOW_IPS": "10.0.0.0/8"},
+        {
+            "WEB_CONCURRENCY": "3",
+            "BIND": "127.0.0.1:9000",
+            "TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7",
+        },
     )
     assert overridden["workers"] == 3
     assert overridden["bind"] == ["127.0.0.1:9000"]
-    assert overridden["forwarded_allow_ips"] == "10.0.0.0/8"
+    # The app's setting, as gunicorn's validator and uvicorn's proxy middleware both read it.
+    assert overridden["forwarded_allow_ips"] == "10.0.0.0/8,192.0.2.7/32"
 
 
 # --- Kubernetes -------------------------------------------------------------------------------
@@ -402,7 +410,8 @@ def test_deployment_probes_security_and_shutdown_budget(rendered: Path, variant:
     if database == "postgresql":
         job = load_yaml(rendered / BASE / "migrate-job.yaml")
         (migrate,) = job["spec"]["template"]["spec"]["containers"]
-        assert migrate["command"] == MIGRATE
+        # As compose's migrate service: the database first, if it is missing.
+        assert migrate["command"] == ["sh", "-c", f"{CREATE_DATABASE} && {' '.join(MIGRATE)}"]
         assert migrate["image"] == app["image"]
         assert migrate["envFrom"] == app["envFrom"]
         # The Job's pod must not be selected by the Service or counted by the budget.
@@ -529,16 +538,31 @@ def service_database(
         database = Database(env=deployed_env(project, {"DATABASE_URL": url}), path=path)
     else:
         require_server("127.0.0.1", 5432, "PostgreSQL")
+        # Not created here: the Job's command must create it.
         name = f"deploy_{uuid.uuid4().hex[:12]}"
-        postgres_admin(python, f'CREATE DATABASE "{name}"')
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
         database = Database(env=deployed_env(project, {"DATABASE_URL": url}), name=name)
+    # The command of the Job (postgresql) or the initContainer (sqlite), as the manifest says,
+    # with the variant's environment's tools first on PATH, as the image's are.
+    path = os.pathsep.join((str(Path(python).parent), database.env.get("PATH", "")))
     try:
-        run([python, "-m", *MIGRATE], cwd=project, env=database.env)
+        run(migrate_command(project, answer), cwd=project, env=database.env | {"PATH": path})
         yield database
     finally:
         if database.name is not None:
             postgres_admin(python, f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+
+
+def migrate_command(project: Path, database: object) -> list[str]:
+    """The migrations' command in the manifests: the Job's (postgresql), the initContainer's."""
+    if database == "postgresql":
+        job = load_yaml(project / BASE / "migrate-job.yaml")
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+    else:
+        deployment = load_yaml(project / BASE / "deployment.yaml")
+        (container,) = deployment["spec"]["template"]["spec"]["initContainers"]
+    command: list[str] = container["command"]
+    return command
 
 
 def deployed_env(project: Path, database_env: Mapping[str, str]) -> dict[str, str]:

@@ -335,8 +335,8 @@ def measure_auth(
 
     Every server runs at once (one uvicorn worker each, pinned to SERVER_CORE) on one fresh
     database, migrated by the rendered service; each round loads bare FastAPI's /health/live at 64
-    connections, then each endpoint at 64 and then at 256 on each service in turn, so slow drift
-    hits them all alike. The login rate and the data-access probe come last, on the rendered one.
+    connections, then each endpoint at 64 and then at 256 on each service in turn, each round
+    from the next service, so slow drift and what a load leaves behind hit them all alike. The login rate and the data-access probe come last, on the rendered one.
     """
     wrk = wrk_available()
     if wrk is None:
@@ -398,10 +398,16 @@ def measure_auth(
             }
             for name in services
         }
-        for _ in range(rounds):
+        names = list(services)
+        for round_number in range(rounds):
             bare_runs.append(load_live())
+            # Each round starts the services from another one: the services share one database,
+            # and a load runs on what the one before left (a write-heavy table, a checkpoint), so
+            # a fixed order would put one service after the heaviest load every time.
+            turn = round_number % len(names)
+            order = names[turn:] + names[:turn]
             for endpoint, connections in loads:
-                for name in services:
+                for name in order:
                     runs[name][endpoint][connections].append(
                         load(name, endpoint, connections, seconds)
                     )

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models.user import User
-from tests.conftest import PASSWORD, SettingsFactory, bearer, sign_up
+from tests.conftest import SettingsFactory
+from tests.support.accounts import PASSWORD, bearer, sign_up
 
 AUTH = "/api/v1/auth"
 

@@ -7,7 +7,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models.user import User
-from tests.conftest import bearer, sign_up
+from tests.support.accounts import bearer, sign_up
 
 ITEMS = "/api/v1/items"
 

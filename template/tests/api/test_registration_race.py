@@ -5,7 +5,8 @@ import asyncio
 from httpx import ASGITransport, AsyncClient
 
 from app.main import create_app
-from tests.conftest import PASSWORD, SettingsFactory, delete_committed_user
+from tests.conftest import SettingsFactory
+from tests.support.accounts import PASSWORD, delete_committed_user
 
 EMAIL = "race@example.com"
 CONTENDERS = 8

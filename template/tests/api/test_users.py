@@ -6,7 +6,8 @@ from httpx import ASGITransport, AsyncClient
 
 from app.db.database import Database
 from app.main import create_app
-from tests.conftest import PASSWORD, SettingsFactory, bearer, delete_committed_user, sign_up
+from tests.conftest import SettingsFactory
+from tests.support.accounts import PASSWORD, bearer, delete_committed_user, sign_up
 
 ME = "/api/v1/users/me"
 

@@ -5,7 +5,8 @@ from sqlalchemy import select
 from app.commands.create_superuser import ensure_superuser
 from app.db.database import Database
 from app.db.models.user import User
-from tests.conftest import SettingsFactory, delete_committed_user
+from tests.conftest import SettingsFactory
+from tests.support.accounts import delete_committed_user
 
 EMAIL = "root@example.com"
 

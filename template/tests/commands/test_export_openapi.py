@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.commands.export_openapi import main, openapi_document, serialize
-from tests.conftest import unavailable
+from tests.support.servers import unavailable
 
 COMMITTED = Path(__file__).parents[2] / "openapi.json"
 

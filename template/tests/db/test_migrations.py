@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.db.base import NAMING_CONVENTION, Base, TimestampMixin
-from tests.conftest import migrate
+from tests.support.transactions import migrate
 
 ALEMBIC_INI = Path(__file__).parents[2] / "alembic.ini"
 

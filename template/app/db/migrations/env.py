@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -47,10 +47,8 @@ def configure(**options: Any) -> None:
         target_metadata=Base.metadata,
         compare_type=True,
         render_item=render_item,
-{%- if database == 'sqlite' %}
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
-        render_as_batch=True,
-{%- endif %}
+        render_as_batch=make_url(database_url).get_backend_name() == "sqlite",
         **options,
     )
 

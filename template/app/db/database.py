@@ -115,9 +115,8 @@ class Database:
                     _request_session.set(holder)
                 await session.commit()
         except Exception as exc:
-            if not is_unavailable_error(exc):
-                raise
-            raise DatabaseUnavailableError(f"the database went away: {exc!r}") from exc
+            _raise_if_lost(exc)
+            raise
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
@@ -144,6 +143,12 @@ class Database:
                 finally:
                     await connection.close()
         except Exception as exc:
-            if not is_unavailable_error(exc):
-                raise
-            raise DatabaseUnavailableError(f"the database went away: {exc!r}") from exc
+            _raise_if_lost(exc)
+            raise
+
+
+def _raise_if_lost(exc: Exception) -> None:
+    """A statement that failed because the database went away is a `DatabaseUnavailableError`
+    (a 503); any other error is the caller's to raise as it is."""
+    if is_unavailable_error(exc):
+        raise DatabaseUnavailableError(f"the database went away: {exc!r}") from exc

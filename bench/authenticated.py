@@ -336,7 +336,8 @@ def measure_auth(
     Every server runs at once (one uvicorn worker each, pinned to SERVER_CORE) on one fresh
     database, migrated by the rendered service; each round loads bare FastAPI's /health/live at 64
     connections, then each endpoint at 64 and then at 256 on each service in turn, each round
-    from the next service, so slow drift and what a load leaves behind hit them all alike. The login rate and the data-access probe come last, on the rendered one.
+    from the next service, so slow drift and what a load leaves behind hit them all alike. The
+    login rate and the data-access probe come last, on the rendered one.
     """
     wrk = wrk_available()
     if wrk is None:

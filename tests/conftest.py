@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NoReturn
@@ -54,8 +56,20 @@ def lint_imports_command(python: str) -> str:
 
 @pytest.fixture(scope="session")
 def template_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The working tree as it is on disk, without .git, for copier to render from."""
-    return rendering.snapshot_template(tmp_path_factory.mktemp("template"))
+    """The working tree as it is on disk, without .git, for copier to render from: one snapshot
+    for the run, shared by pytest-xdist's workers (and so are the renders made from it)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's directory, above each worker's own
+    snapshot = root / "template-snapshot"
+    if not snapshot.exists():
+        staging = Path(tempfile.mkdtemp(dir=root, prefix="snapshotting-"))
+        rendering.snapshot_template(staging)
+        try:
+            staging.rename(snapshot)
+        except OSError:  # another worker's snapshot is in place
+            shutil.rmtree(staging)
+    return snapshot
 
 
 @pytest.fixture(scope="module", params=selected_variants(), ids=lambda variant: variant.id)
@@ -70,15 +84,17 @@ def rendered(
     template_snapshot: Path, variant: Variant, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The variant rendered once for all of a module's checks."""
-    return rendering.render(template_snapshot, variant.answers, tmp_path_factory.mktemp("service"))
+    service = tmp_path_factory.mktemp("service") / "service"
+    return rendering.render_copy(template_snapshot, variant.answers, service)
 
 
 @pytest.fixture
 def render(template_snapshot: Path) -> Render:
-    """`render(answers, dst)`: render the snapshot into dst with copier's public API."""
+    """`render(answers, dst)`: render the snapshot into dst with copier's public API (a copy of
+    the run's one render of those answers)."""
 
     def render_answers(answers: Mapping[str, object], dst: Path) -> Path:
-        return rendering.render(template_snapshot, answers, dst)
+        return rendering.render_copy(template_snapshot, answers, dst)
 
     return render_answers
 

@@ -35,7 +35,7 @@ import yaml
 
 from tests.conftest import require_server, skip_or_fail
 from tests.matrix import Variant, deploy_variants, selected_variants
-from tests.rendering import render
+from tests.rendering import render_copy
 
 # A version kubernetes-validate ships schemas for, and one every supported cluster serves the
 # manifests' API versions in (autoscaling/v2 and policy/v1 are GA since 1.23 and 1.21).
@@ -680,7 +680,7 @@ def deployment_probes(project: Path) -> dict[str, str]:
 def test_probes_answer_as_deployed(
     variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
 ) -> None:
-    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    project = render_copy(template_snapshot, variant.answers, tmp_path / "service")
     with (
         service_database(variant, project, matrix_python, tmp_path) as database,
         serving(project, matrix_python, database.env, tmp_path / "log") as service,
@@ -695,7 +695,7 @@ def test_probes_answer_as_deployed(
 def test_readiness_follows_the_database(
     variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
 ) -> None:
-    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    project = render_copy(template_snapshot, variant.answers, tmp_path / "service")
     probes = deployment_probes(project)
     live, ready = probes["livenessProbe"], probes["readinessProbe"]
     with (
@@ -751,7 +751,7 @@ def shutdown_variants() -> list[Variant]:
 def test_sigterm_lets_in_flight_requests_finish(
     variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
 ) -> None:
-    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    project = render_copy(template_snapshot, variant.answers, tmp_path / "service")
     wrapper = tmp_path / "wrapper"
     wrapper.mkdir()
     (wrapper / "slowapp.py").write_text(SLOW_APP)
@@ -802,7 +802,7 @@ def test_workers_share_one_rate_limit_in_redis(
 ) -> None:
     """Four gunicorn workers, one client: exactly N requests pass, whichever worker serves."""
     allowed, extra = 20, 8
-    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    project = render_copy(template_snapshot, variant.answers, tmp_path / "service")
     with service_database(variant, project, matrix_python, tmp_path) as database:
         env = database.env | {"WEB_CONCURRENCY": "4", "RATE_LIMIT_DEFAULT": f"{allowed}/day"}
         with serving(project, matrix_python, env, tmp_path / "log") as service:
@@ -828,7 +828,7 @@ def test_workers_share_one_request_count(
 ) -> None:
     """Two gunicorn workers: every scrape, whichever worker answers it, counts every request."""
     sent = 40
-    project = render(template_snapshot, variant.answers, tmp_path / "service")
+    project = render_copy(template_snapshot, variant.answers, tmp_path / "service")
     samples = tmp_path / "prometheus"
     samples.mkdir()
     # A previous run's leftovers: a scrape fails on this unless the start wiped the directory.

@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import lint_imports_command
-from tests.rendering import render
+from tests.rendering import render_copy
 
 DEFAULT_ANSWERS: dict[str, object] = {}
 
 
 @pytest.fixture(scope="module")
 def service(template_snapshot: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render(template_snapshot, DEFAULT_ANSWERS, tmp_path_factory.mktemp("layers") / "svc")
+    return render_copy(
+        template_snapshot, DEFAULT_ANSWERS, tmp_path_factory.mktemp("layers") / "svc"
+    )
 
 
 def lint_imports(project: Path, matrix_python: str) -> subprocess.CompletedProcess[str]:

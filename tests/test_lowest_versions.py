@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.conftest import require_server, run_step, running_in_ci, skip_or_fail
-from tests.rendering import render
+from tests.rendering import render_copy
 
 pytestmark = pytest.mark.lowest_versions
 
@@ -81,7 +81,7 @@ def test_every_feature_passes_its_checks_at_the_lowest_versions(
         skip_or_fail("uv is not on PATH: it resolves the service at its lowest versions")
     require_server("127.0.0.1", 5432, "PostgreSQL")
     require_server("127.0.0.1", 6379, "Redis")
-    project = render(template_snapshot, ALL_FEATURES, tmp_path / "service")
+    project = render_copy(template_snapshot, ALL_FEATURES, tmp_path / "service")
     env = service_environment(tmp_path)
 
     run_step([uv, "sync", "--resolution", "lowest-direct"], project, env)

@@ -22,15 +22,16 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from tests.conftest import lint_imports_command, require_server, run_step, running_in_ci
 from tests.matrix import VARIANTS, Variant, covering_variants, selected_variants
-from tests.rendering import render
+from tests.rendering import render_copy
 
 pytestmark = pytest.mark.matrix
 
 TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 # The fuzz test's examples per operation and phase in most variants: a fifth of its own default,
-# still on every operation the variant has. The covering variants (the default, and each answer to
-# every question at least once) run it at its full depth; the README says so.
+# still on every operation the variant has, and without its coverage phase (each schema's boundary
+# values). The covering variants (the default, and each answer to every question at least once)
+# run it at its full depth, coverage phase included; the README says so.
 MATRIX_FUZZ_EXAMPLES = "5"
 DEEP_FUZZ = {variant.id for variant in covering_variants(VARIANTS)}
 
@@ -134,7 +135,7 @@ def check_variant(
     timings: StepTimings,
 ) -> None:
     with timings.step("render"):
-        project = render(template_snapshot, variant.answers, tmp_path / "service")
+        project = render_copy(template_snapshot, variant.answers, tmp_path / "service")
     env = tool_environment(mypy_cache)
     # What the service's README has a new user do first: write openapi.json, the contract.
     with timings.step("export_openapi"):
@@ -159,8 +160,10 @@ def check_variant(
     require_servers(variant)
     suite_env = {**env, "TEST_DATABASE_URL": TEST_DATABASE_URL, "TEST_REDIS_URL": TEST_REDIS_URL}
     if variant.id not in DEEP_FUZZ:
-        # FUZZ_EXAMPLES set outside, for a deeper or quicker run of the whole matrix, wins.
+        # FUZZ_EXAMPLES and FUZZ_COVERAGE set outside, for a deeper or quicker run of the whole
+        # matrix, win.
         suite_env.setdefault("FUZZ_EXAMPLES", MATRIX_FUZZ_EXAMPLES)
+        suite_env.setdefault("FUZZ_COVERAGE", "off")
     with timings.step("suite"):
         output = run_step(
             [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, suite_env

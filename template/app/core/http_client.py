@@ -4,13 +4,24 @@ One `httpx.AsyncClient` per process, made by the lifespan, keeps connections to 
 open between requests and bounds them; services get it from `HttpClientDep`.
 """
 
+import ssl
+from functools import cache
+
 import httpx
 
 from app.core.config import Settings
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings, made once per process: loading the CA bundle is the slow
+    part of making a client, and a context serves any number of clients and connections."""
+    return httpx.create_ssl_context()
+
+
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
+        verify=tls_context(),
         timeout=httpx.Timeout(
             settings.http_client_timeout, connect=settings.http_client_connect_timeout
         ),

@@ -19,9 +19,10 @@ class Echo(BaseModel):
     text: str
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def probe(settings_factory: SettingsFactory) -> AsyncIterator[AsyncClient]:
-    """An app from the real factory with two routes of its own: one echoes, one fails."""
+    """An app from the real factory with two routes of its own: one echoes, one fails.
+    Shared by the module's tests: the middleware keeps nothing between requests."""
     settings = settings_factory(max_body_size=MAX_BODY, body_read_timeout=BODY_READ_TIMEOUT)
     app: FastAPI = create_app(settings)
 
@@ -74,7 +75,7 @@ async def test_security_headers_are_on_every_response(probe: AsyncClient) -> Non
         assert "camera=()" in response.headers["permissions-policy"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def hosted(settings_factory: SettingsFactory) -> AsyncIterator[AsyncClient]:
     """An app that serves api.example.com and the subdomains of internal.example only."""
     app = create_app(settings_factory(allowed_hosts=["api.example.com", "*.internal.example"]))

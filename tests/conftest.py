@@ -18,6 +18,19 @@ from tests.matrix import Variant, selected_variants
 
 Render = Callable[[Mapping[str, object], Path], Path]
 
+# The modules whose tests take minutes (the journeys, the lowest versions) or tens of seconds (each
+# variant's tools and suite), most first; every other test takes about a second. pytest-xdist's
+# workers start on them, so that no worker is left with a long test when the others are done.
+LONGEST_FIRST = ("tests/test_journey.py", "tests/test_lowest_versions.py", "tests/test_variants.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.partition("::")[0]
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within each module stays as written
+
 
 def running_in_ci() -> bool:
     """CI sets CI=true; there a missing server or tool is a broken run, not a reason to skip."""

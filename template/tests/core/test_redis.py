@@ -12,6 +12,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 
+from app.core.redis import PipeliningRedis
 from app.main import create_app
 from tests.conftest import SettingsFactory
 
@@ -172,3 +173,25 @@ async def test_the_limiter_reloads_its_scripts_after_redis_lost_them(
 
     assert first.headers["RateLimit-Remaining"] == "2"
     assert after == [200, 200, 429]
+
+
+async def test_the_limiter_calls_redis_through_the_pipelining_client(
+    settings_factory: SettingsFactory, redis_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # app/core/redis.py puts its client into limits' RedispyBridge, which is not limits' public
+    # API. pyproject.toml keeps limits below its next minor release; this fails on a release
+    # whose storage stops calling Redis through that client, before the bound is raised.
+    commands: list[str] = []
+    send = PipeliningRedis.execute_command
+
+    async def counted(self: PipeliningRedis, *args: Any, **options: Any) -> Any:
+        commands.append(str(args[0]).upper())
+        return await send(self, *args, **options)
+
+    monkeypatch.setattr(PipeliningRedis, "execute_command", counted)
+    prefix = f"test-{uuid.uuid4().hex}"
+    async with serving(settings_factory, rate_limit_key_prefix=prefix) as client:
+        response = await client.get(INFO)
+
+    assert response.status_code == 200
+    assert "EVALSHA" in commands, commands

@@ -63,7 +63,7 @@ async def test_the_principal_lookup_needs_one_place_at_the_gate(
     # the other tests hand it their transaction's. With one place at the gate, a request that
     # held its session while the lookup waited for a second place would time out with a 503.
     email = "lookup@example.com"
-    settings = settings_factory(database_pool_size=1, database_pool_timeout=0.5)
+    settings = settings_factory(database_pool_size=1, database_pool_timeout=0.2)
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):

@@ -6,7 +6,7 @@ They sit outside the versioned API: never rate-limited, authenticated or access-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import SettingsDep
+from app.api.deps import SettingsDep, service_state
 from app.api.openapi import problem_responses
 from app.core.errors import problem_response, request_path
 from app.schemas.health import Liveness, Readiness
@@ -38,7 +38,7 @@ async def readiness(request: Request, settings: SettingsDep) -> Readiness | JSON
 
     A failing noncritical dependency answers 200 with `"status": "degraded"`.
     """
-    state = request.app.state
+    state = service_state(request.app)
     report = await check_readiness(
         state.readiness_checks, settings.health_check_timeout, state.noncritical_checks
     )

@@ -4,7 +4,7 @@ from typing import Any
 
 from httpx import ASGITransport, AsyncClient
 
-from app.db.database import Database
+from app.api.deps import service_state
 from app.main import create_app
 from tests.conftest import SettingsFactory
 from tests.support.accounts import PASSWORD, bearer, delete_committed_user, sign_up
@@ -74,7 +74,7 @@ async def test_the_principal_lookup_needs_one_place_at_the_gate(
                 # The item service takes the session first: the lookup reads on its connection.
                 listed = await client.get("/api/v1/items", headers=signed_in)
                 deleted = await client.delete("/api/v1/items/999999", headers=signed_in)
-                database: Database = app.state.database
+                database = service_state(app).database
                 async with database.gate.turn():
                     busy = await client.get(ME, headers=signed_in)
     finally:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from app.api.deps import CircuitBreakersDep, HttpClientDep
+from app.api.deps import CircuitBreakersDep, HttpClientDep, service_state
 from app.core.circuit_breaker import CircuitBreaker, CircuitOpenError, CircuitState
 from app.core.logging import configure_logging
 from app.main import create_app
@@ -218,7 +218,7 @@ async def test_a_fallback_is_served_while_a_real_service_is_down(
     assert degraded == ["1.00"] * 4
     assert requests_while_open == 2  # the threshold; the open breaker sent nothing more
     assert recovered == "1.25"
-    assert app.state.circuit_breakers["rates"].state is CircuitState.CLOSED
+    assert service_state(app).circuit_breakers["rates"].state is CircuitState.CLOSED
 
 
 async def test_an_open_breaker_without_fallback_answers_503_problem(
@@ -236,10 +236,9 @@ async def test_an_open_breaker_without_fallback_answers_503_problem(
         app.router.lifespan_context(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
     ):
+        state = service_state(app)
         with pytest.raises(httpx.ConnectError):
-            await app.state.circuit_breakers["rates"].call(
-                lambda: app.state.http_client.get(upstream.url)
-            )
+            await state.circuit_breakers["rates"].call(lambda: state.http_client.get(upstream.url))
         response = await client.get("/test/rate")
 
     assert response.status_code == 503

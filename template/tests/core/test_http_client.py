@@ -6,7 +6,7 @@ import httpx
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from app.api.deps import HttpClientDep
+from app.api.deps import HttpClientDep, service_state
 from app.main import create_app
 from tests.conftest import SettingsFactory, Upstream
 
@@ -17,7 +17,7 @@ async def test_the_lifespan_creates_the_client_and_closes_it(
     app = create_app(settings_factory(http_client_timeout=1.5, http_client_connect_timeout=0.5))
 
     async with app.router.lifespan_context(app):
-        client: httpx.AsyncClient = app.state.http_client
+        client = service_state(app).http_client
         assert not client.is_closed
         assert client.timeout == httpx.Timeout(1.5, connect=0.5)
 
@@ -43,7 +43,7 @@ async def test_routes_get_the_shared_client(
         answers = [(await client.get("/test/relay")).json() for _ in range(2)]
 
     assert answers == [{"rate": "1.25"}] * 2
-    assert seen == [app.state.http_client] * 2
+    assert seen == [service_state(app).http_client] * 2
 
 
 async def test_a_slow_service_times_out_at_the_setting(
@@ -54,7 +54,7 @@ async def test_a_slow_service_times_out_at_the_setting(
 
     async with app.router.lifespan_context(app):
         with pytest.raises(httpx.ReadTimeout):
-            await app.state.http_client.get(upstream.url)
+            await service_state(app).http_client.get(upstream.url)
 
 
 async def test_connections_are_limited_to_the_setting(
@@ -64,7 +64,8 @@ async def test_connections_are_limited_to_the_setting(
     upstream.delay = 0.05
 
     async with app.router.lifespan_context(app):
-        answers = await asyncio.gather(*(app.state.http_client.get(upstream.url) for _ in range(6)))
+        client = service_state(app).http_client
+        answers = await asyncio.gather(*(client.get(upstream.url) for _ in range(6)))
 
     assert [answer.status_code for answer in answers] == [200] * 6
     assert upstream.most_in_flight == 2

@@ -9,6 +9,7 @@ from httpx import AsyncClient
 from sqlalchemy import delete, text, update
 from sqlalchemy.sql import Executable
 
+from app.api.deps import service_state
 from app.db.database import Database
 from app.db.errors import DatabaseBusyError
 from app.db.models.item import Item
@@ -16,8 +17,7 @@ from app.db.session import ReadOnlySessionError, SessionGate
 
 
 def database(app: FastAPI) -> Database:
-    database: Database = app.state.database
-    return database
+    return service_state(app).database
 
 
 async def in_transaction_after_a_read(database: Database, *, read_only: bool) -> bool:

@@ -10,6 +10,7 @@ from alembic.config import Config
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.api.deps import ServiceState, service_state
 from app.core.config import Settings
 from app.db.database import Database
 from app.db.engine import create_engine
@@ -59,12 +60,13 @@ def on_test_transaction(connection: AsyncConnection) -> Iterator[Callable[[FastA
     """`on_test_transaction(app)`, on a started app: its requests read and write in the test's
     transaction, where their commits release a savepoint, nothing more (`Database.bound_to`).
     The app gets its own database back when the test ends."""
-    pointed: list[tuple[FastAPI, Database]] = []
+    pointed: list[tuple[ServiceState, Database]] = []
 
     def point(app: FastAPI) -> None:
-        pointed.append((app, app.state.database))
-        app.state.database = app.state.database.bound_to(connection)
+        state = service_state(app)
+        pointed.append((state, state.database))
+        state.database = state.database.bound_to(connection)
 
     yield point
-    for app, database in reversed(pointed):
-        app.state.database = database
+    for state, database in reversed(pointed):
+        state.database = database

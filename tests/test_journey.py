@@ -293,6 +293,13 @@ def render_with_flags(terminal: Terminal, template: Path, slug: str, database: s
     return terminal.ok(readme_copy(template, "--defaults", *flags))
 
 
+def rate_limit_remaining(port: int, headers: dict[str, str] | None = None) -> int:
+    """`GET /api/v1/info`'s RateLimit-Remaining: what is left of the caller's allowance."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/info", headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return int(response.headers["RateLimit-Remaining"])
+
+
 def walk_the_steps(terminal: Terminal, message: str, serve: Serve) -> Service:
     """Run every printed step in order, `make run` last and in the background."""
     steps = next_steps(message)
@@ -329,6 +336,11 @@ def test_the_first_hour(
     if database == "none":
         status, body = call(service.port, "GET", "/api/v1/info")
         assert status == 200, body
+        # `make run` believes no client's X-Forwarded-For, as gunicorn does until TRUSTED_PROXIES
+        # names a proxy: a request naming another address still counts against this one's.
+        first = rate_limit_remaining(service.port)
+        forwarded = rate_limit_remaining(service.port, {"X-Forwarded-For": "203.0.113.9"})
+        assert forwarded == first - 1, (first, forwarded)
         return
     status, body = call(service.port, "GET", "/api/v1/items")
     assert status == 401, body

@@ -8,6 +8,9 @@ those errors are already the service-unavailable problem.
 from collections.abc import Mapping
 from typing import ClassVar
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.core.errors import ServiceUnavailableError
 
 
@@ -17,6 +20,28 @@ class UniqueViolationError(Exception):
     def __init__(self, constraint: str | None) -> None:
         super().__init__(constraint)
         self.constraint = constraint
+
+
+async def flush(session: AsyncSession) -> None:
+    """Flush the session's changes now, so a unique violation surfaces here, as a
+    `UniqueViolationError`, rather than at commit; any other integrity error is raised as is."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if not _is_unique_violation(exc):
+            raise
+        raise UniqueViolationError(_constraint_name(exc)) from exc
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    # asyncpg reports SQLSTATE 23505; sqlite says "UNIQUE constraint failed".
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    name = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+    return name if isinstance(name, str) else None
 
 
 class DatabaseBusyError(ServiceUnavailableError):

@@ -102,11 +102,9 @@ def replace_in(path: Path, old: str, new: str) -> None:
 
 USER_ROUTER = '''"""Orders: a resource the user added."""
 
-from fastapi import APIRouter
+from app.api.v1 import ResourceRouter
 
-from app.api.v1 import PREFIX
-
-router = APIRouter(prefix=f"{PREFIX}/orders", tags=["orders"])
+router = ResourceRouter("orders")
 '''
 
 

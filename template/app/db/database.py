@@ -1,7 +1,8 @@
 """The database as the rest of the app sees it: one object, opened and closed by the lifespan.
 
-It owns the engine and its one pool, the gate that admits requests in arrival order
-(app/db/session.py), the connect retry (app/db/retry.py), the sessions and the readiness ping.
+It owns the engines and their pools (the writes' and the safe requests' reads'), a gate per pool
+that admits requests in arrival order (app/db/session.py), the connect retry (app/db/retry.py),
+the sessions and the readiness ping.
 What goes wrong on the way raises `DatabaseBusyError` or `DatabaseUnavailableError`, which are
 already the 503 problem.
 """
@@ -28,17 +29,16 @@ _request_session: ContextVar[AsyncSession | None] = ContextVar("request_session"
 class Database:
     """One worker's way to the database; `open` before the first request, `close` at the end.
 
-    One pool of `DATABASE_POOL_SIZE` connections, and a gate as wide: a worker holds at most
-    that many, plus `DATABASE_MAX_OVERFLOW` for what bypasses the gate (the readiness ping).
-    Reads of safe requests run in autocommit on the same pool (`reader`, an engine sharing it).
+    Writes use a pool of `DATABASE_POOL_SIZE` connections behind a gate as wide; the reads of
+    safe requests use `reader`, a pool of `DATABASE_READ_POOL_SIZE` connections that stay in
+    autocommit, behind a gate of its own. A worker holds at most both, plus
+    `DATABASE_MAX_OVERFLOW` for what bypasses the gates (the readiness ping).
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = create_engine(settings)
-        # Shares the engine's pool: each checkout switches the connection to autocommit, and
-        # its return switches it back.
-        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.reader = create_engine(settings, reads=True)
         # Objects stay readable after commit: the response is built after the session commits.
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(
@@ -46,6 +46,9 @@ class Database:
         )
         self._connection: AsyncConnection | None = None
         self.gate = SessionGate(settings.database_pool_size, timeout=settings.database_pool_timeout)
+        self.read_gate = SessionGate(
+            settings.database_read_pool_size, timeout=settings.database_pool_timeout
+        )
         self._connect_retry = ConnectRetry(
             "database_connect",
             stop=stop_after_attempt(settings.database_connect_attempts),
@@ -75,6 +78,7 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        await self.reader.dispose()
 
     async def ping(self) -> None:
         """Readiness: a round trip on a pooled connection."""
@@ -96,12 +100,14 @@ class Database:
         the error says its changes are to be kept. `read_only` reads in autocommit and refuses
         writes (app/db/session.py).
 
-        The session first waits its turn at the gate, then connects: connecting is the one step
+        The session first waits its turn at its pool's gate, then connects: connecting is the one step
         retried. A database lost halfway through a statement is a `DatabaseUnavailableError`.
         """
-        factory = self._read_sessions if read_only else self._sessions
+        factory, gate = (
+            (self._read_sessions, self.read_gate) if read_only else (self._sessions, self.gate)
+        )
         try:
-            async with self.gate.turn(), factory() as session:
+            async with gate.turn(), factory() as session:
                 await self._connect_retry.run(session.connection)
                 holder = _request_session.get()
                 _request_session.set(session)
@@ -122,10 +128,10 @@ class Database:
     async def connection(self) -> AsyncIterator[AsyncConnection]:
         """A connection for one short read in autocommit, given back as soon as the read is done.
 
-        It waits its turn at the gate and connects with retries, like a session. When the task
-        already holds a session, the read runs on the session's connection instead: waiting for
-        a second place while holding one could leave every place held by a request that waits
-        for another.
+        It waits its turn at the reads' gate and connects with retries, like a session. When the
+        task already holds a session, the read runs on the session's connection instead: waiting
+        for a second place while holding one could leave every place held by a request that
+        waits for another.
         """
         session = _request_session.get()
         if session is not None:
@@ -135,7 +141,7 @@ class Database:
             yield self._connection
             return
         try:
-            async with self.gate.turn():
+            async with self.read_gate.turn():
                 connection = self.reader.connect()
                 await self._connect_retry.run(connection.start)
                 try:

@@ -63,7 +63,9 @@ async def test_the_principal_lookup_needs_one_place_at_the_gate(
     # the other tests hand it their transaction's. With one place at the gate, a request that
     # held its session while the lookup waited for a second place would time out with a 503.
     email = "lookup@example.com"
-    settings = settings_factory(database_pool_size=1, database_pool_timeout=0.2)
+    settings = settings_factory(
+        database_pool_size=1, database_read_pool_size=1, database_pool_timeout=0.2
+    )
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
@@ -75,7 +77,7 @@ async def test_the_principal_lookup_needs_one_place_at_the_gate(
                 listed = await client.get("/api/v1/items", headers=signed_in)
                 deleted = await client.delete("/api/v1/items/999999", headers=signed_in)
                 database = service_state(app).database
-                async with database.gate.turn():
+                async with database.read_gate.turn():
                     busy = await client.get(ME, headers=signed_in)
     finally:
         await delete_committed_user(settings, email)

@@ -16,44 +16,49 @@ from app.main import create_app
 from tests.conftest import SettingsFactory
 
 
-def in_use() -> float | None:
-    return REGISTRY.get_sample_value("db_pool_connections_in_use")
+def in_use(pool: str) -> float | None:
+    return REGISTRY.get_sample_value("db_pool_connections_in_use", {"pool": pool})
 
 
-async def scrape_pool(client: AsyncClient) -> dict[str, float]:
+async def scrape_pool(client: AsyncClient) -> dict[tuple[str, str], float]:
     response = await client.get("/metrics")
     return {
-        sample.name: sample.value
+        (sample.name, sample.labels["pool"]): sample.value
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
         if sample.name.startswith("db_pool_")
     }
 
 
-async def test_a_request_holds_one_connection_and_returns_it(
+async def test_a_request_holds_one_connection_of_its_pool_and_returns_it(
     settings_factory: SettingsFactory,
 ) -> None:
-    app = create_app(settings_factory(database_pool_size=3))
-    seen_in_request: list[float | None] = []
+    app = create_app(settings_factory(database_pool_size=3, database_read_pool_size=2))
+    seen_in_request: list[tuple[float | None, float | None]] = []
 
-    @app.get("/test/in-use")
+    @app.api_route("/test/in-use", methods=["GET", "POST"])
     async def read_in_use(session: SessionDep) -> None:
         await session.execute(text("SELECT 1"))
-        seen_in_request.append(in_use())
+        seen_in_request.append((in_use("writes"), in_use("reads")))
 
     async with (
         app.router.lifespan_context(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
     ):
-        before = in_use()
-        for _ in range(2):
-            assert (await client.get("/test/in-use")).status_code == 200
+        before = (in_use("writes"), in_use("reads"))
+        for method in ("GET", "POST", "GET"):
+            assert (await client.request(method, "/test/in-use")).status_code == 200
         scraped = await scrape_pool(client)
 
-    assert before == 0
-    assert seen_in_request == [1, 1]
-    # One pool, which the safe requests' reads share.
-    assert scraped == {"db_pool_connections_in_use": 0, "db_pool_size": 3}
+    assert before == (0, 0)
+    # A safe request reads on the reads' pool, any other writes on the writes'.
+    assert seen_in_request == [(0, 1), (1, 0), (0, 1)]
+    assert scraped == {
+        ("db_pool_connections_in_use", "writes"): 0,
+        ("db_pool_connections_in_use", "reads"): 0,
+        ("db_pool_size", "writes"): 3,
+        ("db_pool_size", "reads"): 2,
+    }
 
 
 async def test_a_connection_that_cannot_be_reopened_is_never_counted_as_returned(
@@ -64,7 +69,7 @@ async def test_a_connection_that_cannot_be_reopened_is_never_counted_as_returned
     As after a database restart: the pooled connection is dead, and the database still refuses.
     """
     engine = create_engine(settings_factory())
-    install_pool_metrics(engine, size=1)
+    install_pool_metrics(engine, size=1, pool="writes")
     refusing = False
 
     def refuse(_dbapi_connection: Any, _entry: ConnectionPoolEntry) -> None:
@@ -81,9 +86,9 @@ async def test_a_connection_that_cannot_be_reopened_is_never_counted_as_returned
                 pass
         refusing = False
         async with engine.connect() as connection:
-            in_use_again = in_use()
+            in_use_again = in_use("writes")
     finally:
         await engine.dispose()
 
     assert in_use_again == 1
-    assert in_use() == 0
+    assert in_use("writes") == 0

@@ -101,13 +101,13 @@ async def test_a_wait_past_the_timeout_raises_database_busy() -> None:
 
 
 async def test_a_busy_database_answers_503_problem(app: FastAPI, client: AsyncClient) -> None:
-    gate = database(app).gate
-    database(app).gate = SessionGate(1, timeout=0.05)
+    gate = database(app).read_gate
+    database(app).read_gate = SessionGate(1, timeout=0.05)
     try:
-        async with database(app).gate.turn():
+        async with database(app).read_gate.turn():
             response = await client.get("/api/v1/items")
     finally:
-        database(app).gate = gate
+        database(app).read_gate = gate
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

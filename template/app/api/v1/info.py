@@ -1,13 +1,11 @@
 """What is running: name, version and environment, for dashboards and smoke tests."""
 
-from fastapi import APIRouter
-
 from app.api.deps import SettingsDep
 from app.api.openapi import problem_responses
-from app.api.v1 import PREFIX
+from app.api.v1 import ResourceRouter
 from app.schemas.info import ServiceInfo
 
-router = APIRouter(prefix=f"{PREFIX}/info", tags=["info"])
+router = ResourceRouter("info")
 
 
 @router.get("", operation_id="info-get", response_model=ServiceInfo, responses=problem_responses())

@@ -1,16 +1,14 @@
 """The signed-in user's own account."""
 
-from fastapi import APIRouter, status
+from fastapi import status
 
 from app.api.deps import CurrentUser, UserServiceDep
 from app.api.openapi import DATABASE_ERRORS, JSON_BODY_ERRORS, problem_responses
-from app.api.v1 import PREFIX
+from app.api.v1 import ResourceRouter
 from app.core.principal import Principal
 from app.schemas.users import PasswordChange, UserRead
 
-router = APIRouter(
-    prefix=f"{PREFIX}/users", tags=["users"], responses=problem_responses(*DATABASE_ERRORS)
-)
+router = ResourceRouter("users", *DATABASE_ERRORS)
 
 
 @router.get(

@@ -100,8 +100,8 @@ class Database:
         the error says its changes are to be kept. `read_only` reads in autocommit and refuses
         writes (app/db/session.py).
 
-        The session first waits its turn at its pool's gate, then connects: connecting is the one step
-        retried. A database lost halfway through a statement is a `DatabaseUnavailableError`.
+        The session first waits its turn at its pool's gate, then connects: connecting is the one
+        step retried. A database lost halfway through a statement is a `DatabaseUnavailableError`.
         """
         factory, gate = (
             (self._read_sessions, self.read_gate) if read_only else (self._sessions, self.gate)

@@ -60,7 +60,7 @@ async def test_the_principal_lookup_needs_one_place_at_the_gate(
     settings_factory: SettingsFactory, migrated: None
 ) -> None:
     # An app of its own, committing for real: the lookup opens its own connection here, where
-    # the other tests hand it their transaction's. With one place at the gate, a request that
+    # the other tests hand it their transaction's. With one place at each gate, a request that
     # held its session while the lookup waited for a second place would time out with a 503.
     email = "lookup@example.com"
     settings = settings_factory(

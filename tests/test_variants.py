@@ -13,16 +13,23 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from tests.conftest import lint_imports_command, require_server, run_step, running_in_ci
+from tests.conftest import (
+    STEP_TIMEOUT,
+    lint_imports_command,
+    require_server,
+    run_step,
+    running_in_ci,
+)
 from tests.matrix import VARIANTS, Variant, covering_variants, selected_variants
 from tests.rendering import render_copy
+from tests.warm import WarmPython
 
 pytestmark = pytest.mark.matrix
 
@@ -33,7 +40,11 @@ TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 # values). The covering variants (the default, and each answer to every question at least once)
 # run it at its full depth, coverage phase included; the README says so.
 MATRIX_FUZZ_EXAMPLES = "5"
-DEEP_FUZZ = {variant.id for variant in covering_variants(VARIANTS)}
+# The covering variants also run each step as a user's shell does, a fresh interpreter per command;
+# the others run their Python steps in forks of a warm one (tests/warm.py), unless MATRIX_WARM=off.
+COVERING = {variant.id for variant in covering_variants(VARIANTS)}
+
+Step = Callable[[list[str], Path, Mapping[str, str]], str]
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +55,21 @@ def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     packages, which is most of the time, is not.
     """
     return tmp_path_factory.mktemp("mypy-cache")
+
+
+@pytest.fixture(scope="session")
+def warm_python(matrix_python: str, mypy_cache: Path) -> Iterator[Callable[[], WarmPython]]:
+    """This worker's warm interpreter, started at its first use and stopped with the session."""
+    started: list[WarmPython] = []
+
+    def get() -> WarmPython:
+        if not started:
+            started.append(WarmPython(matrix_python, tool_environment(mypy_cache)))
+        return started[0]
+
+    yield get
+    for warm in started:
+        warm.close()
 
 
 def tool_environment(mypy_cache: Path) -> dict[str, str]:
@@ -119,9 +145,18 @@ def test_variant_passes_its_checks(
     tmp_path: Path,
     matrix_python: str,
     mypy_cache: Path,
+    warm_python: Callable[[], WarmPython],
 ) -> None:
     timings = StepTimings(variant)
-    check_variant(variant, template_snapshot, tmp_path, matrix_python, mypy_cache, timings)
+    if variant.id in COVERING or os.environ.get("MATRIX_WARM") == "off":
+        step: Step = run_step
+    else:
+        warm = warm_python()
+
+        def step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
+            return warm.run_step(command, cwd, env, STEP_TIMEOUT)
+
+    check_variant(variant, template_snapshot, tmp_path, matrix_python, mypy_cache, timings, step)
     # Only a variant that passed every step is timed: a failure's early exit is not its cost.
     timings.write()
 
@@ -133,39 +168,40 @@ def check_variant(
     matrix_python: str,
     mypy_cache: Path,
     timings: StepTimings,
+    run: Step,
 ) -> None:
     with timings.step("render"):
         project = render_copy(template_snapshot, variant.answers, tmp_path / "service")
     env = tool_environment(mypy_cache)
     # What the service's README has a new user do first: write openapi.json, the contract.
     with timings.step("export_openapi"):
-        run_step([matrix_python, "-m", "app.commands.export_openapi"], project, env)
+        run([matrix_python, "-m", "app.commands.export_openapi"], project, env)
     with timings.step("openapi_check"):
         check_openapi_document(project / "openapi.json")
 
     with timings.step("ruff"):
-        run_step([matrix_python, "-m", "ruff", "check", "."], project, env)
+        run([matrix_python, "-m", "ruff", "check", "."], project, env)
     with timings.step("format"):
-        run_step([matrix_python, "-m", "ruff", "format", "--check", "."], project, env)
+        run([matrix_python, "-m", "ruff", "format", "--check", "."], project, env)
     # No paths: mypy checks what the service's own configuration lists, as its CI does.
     with timings.step("mypy"):
-        run_step([matrix_python, "-m", "mypy", "--strict"], project, env)
+        run([matrix_python, "-m", "mypy", "--strict"], project, env)
     with timings.step("deptry"):
-        run_step([matrix_python, "-m", "deptry", "--no-ansi", "."], project, env)
+        run([matrix_python, "-m", "deptry", "--no-ansi", "."], project, env)
     with timings.step("lint_imports"):
-        run_step([lint_imports_command(matrix_python)], project, env)
+        run([lint_imports_command(matrix_python)], project, env)
     if not variant.run_suite:
         return
 
     require_servers(variant)
     suite_env = {**env, "TEST_DATABASE_URL": TEST_DATABASE_URL, "TEST_REDIS_URL": TEST_REDIS_URL}
-    if variant.id not in DEEP_FUZZ:
+    if variant.id not in COVERING:
         # FUZZ_EXAMPLES and FUZZ_COVERAGE set outside, for a deeper or quicker run of the whole
         # matrix, win.
         suite_env.setdefault("FUZZ_EXAMPLES", MATRIX_FUZZ_EXAMPLES)
         suite_env.setdefault("FUZZ_COVERAGE", "off")
     with timings.step("suite"):
-        output = run_step(
+        output = run(
             [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, suite_env
         )
 

@@ -1,0 +1,123 @@
+"""Run a variant's Python steps in forks of a warm interpreter (tests/zygote.py), not fresh ones.
+
+`WarmPython.run_step` takes the same command as `run_step` in tests/conftest.py
+(`[python, "-m", module, ...]` or a console script beside the interpreter) and gives the same
+result: the step's combined output, or a failed test naming the command. Each step is still a
+process of its own, in the variant's directory and environment; what it saves is the interpreter's
+start and the import of the libraries every step shares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+ZYGOTE = Path(__file__).with_name("zygote.py")
+# pytest warns that it cannot rewrite the asserts of a plugin imported before it starts, as the
+# zygote imports them; the warning is about those modules' own asserts, and the rendered suites'
+# `filterwarnings = ["error"]` would make it fatal. The variants run fresh (the covering ones) see
+# every other warning of that kind.
+PRELOADED_PLUGINS = (
+    "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
+)
+
+
+class WarmPython:
+    def __init__(self, python: str, env: Mapping[str, str]) -> None:
+        self.python = python
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the zygote
+        self._process = subprocess.Popen(
+            [python, str(ZYGOTE)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
+            env=dict(env),
+        )
+        self._received = b""
+        if self._read(timeout=300) != {"ready": True}:
+            raise RuntimeError(f"the warm interpreter did not start: {self._failure()}")
+
+    def _failure(self) -> str:
+        self._process.kill()
+        self._process.wait()
+        self._errors.seek(0)
+        return self._errors.read().decode(errors="replace")
+
+    def _read(self, timeout: float) -> dict[str, object] | None:
+        """The zygote's next reply, or None if none comes within timeout seconds.
+
+        Read from the descriptor itself: a buffered reader could hold the next reply where
+        select() does not see it.
+        """
+        stdout = self._process.stdout
+        assert stdout is not None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._received:
+            ready, _, _ = select.select([stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(stdout.fileno(), 65536)
+            if not chunk:
+                raise RuntimeError(f"the warm interpreter stopped: {self._failure()}")
+            self._received += chunk
+        line, _, self._received = self._received.partition(b"\n")
+        reply: dict[str, object] = json.loads(line)
+        return reply
+
+    def request(self, command: list[str]) -> dict[str, object] | None:
+        """The zygote's request for a command this can run warm, or None."""
+        program, *arguments = command
+        if program == self.python and arguments[:1] == ["-m"]:
+            module, argv = arguments[1], arguments[2:]
+            if module == "pytest":
+                argv = ["-W", PRELOADED_PLUGINS, *argv]
+            return {"module": module, "script": None, "argv": argv}
+        if Path(program).parent == Path(self.python).parent:
+            return {"module": None, "script": program, "argv": arguments}
+        return None
+
+    def run_step(
+        self, command: list[str], cwd: Path, env: Mapping[str, str], timeout: float
+    ) -> str:
+        request = self.request(command)
+        shown = " ".join([Path(command[0]).name, *command[1:]])
+        if request is None:
+            raise ValueError(f"`{shown}` is not a Python step of the shared environment")
+        with tempfile.NamedTemporaryFile(prefix="step-", suffix=".log") as output:
+            request |= {"cwd": str(cwd), "env": dict(env), "output": output.name}
+            stdin = self._process.stdin
+            assert stdin is not None
+            stdin.write(json.dumps(request).encode() + b"\n")
+            stdin.flush()
+            started = self._read(timeout=60)
+            if started is None:
+                raise RuntimeError(f"the warm interpreter did not fork `{shown}`")
+            finished = self._read(timeout=timeout)
+            if finished is None:
+                os.kill(int(str(started["pid"])), signal.SIGKILL)
+                self._read(timeout=60)
+                pytest.fail(f"`{shown}` took over {timeout:.0f} s", pytrace=False)
+            text = Path(output.name).read_text(errors="replace")
+        returncode = int(str(finished["returncode"]))
+        if returncode != 0:
+            pytest.fail(f"`{shown}` exited {returncode}:\n{text}", pytrace=False)
+        return text
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._errors.close()

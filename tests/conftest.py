@@ -6,8 +6,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,6 +16,7 @@ import pytest
 
 from tests import rendering
 from tests.matrix import Variant, selected_variants
+from tests.warm import WarmPython
 
 Render = Callable[[Mapping[str, object], Path], Path]
 
@@ -60,6 +62,28 @@ def matrix_python() -> str:
     if not python:
         skip_or_fail("MATRIX_PYTHON is not set: run these tests through `nox -s tests`")
     return python
+
+
+@pytest.fixture(scope="session")
+def warm_python() -> Iterator[Callable[[], WarmPython]]:
+    """This worker's warm interpreter (tests/warm.py) of MATRIX_PYTHON's environment (else this
+    one's), started at its first use and stopped with the session. Each command it runs gets its
+    own environment; PYTHONDONTWRITEBYTECODE is left out of its start, so what one command compiles
+    (the plugins' assert rewrites) the next reads back.
+    """
+    python = os.environ.get("MATRIX_PYTHON") or sys.executable
+    started: list[WarmPython] = []
+
+    def get() -> WarmPython:
+        if not started:
+            env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            started.append(WarmPython(python, env))
+        return started[0]
+
+    yield get
+    for warm in started:
+        warm.close()
 
 
 def lint_imports_command(python: str) -> str:

@@ -57,21 +57,6 @@ def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mypy-cache")
 
 
-@pytest.fixture(scope="session")
-def warm_python(matrix_python: str, mypy_cache: Path) -> Iterator[Callable[[], WarmPython]]:
-    """This worker's warm interpreter, started at its first use and stopped with the session."""
-    started: list[WarmPython] = []
-
-    def get() -> WarmPython:
-        if not started:
-            started.append(WarmPython(matrix_python, tool_environment(mypy_cache)))
-        return started[0]
-
-    yield get
-    for warm in started:
-        warm.close()
-
-
 def tool_environment(mypy_cache: Path) -> dict[str, str]:
     """The outer environment (CI included) without pytest's own variables, plus mypy's cache.
 

@@ -74,26 +74,44 @@ class WarmPython:
         return reply
 
     def request(self, command: list[str]) -> dict[str, object] | None:
-        """The zygote's request for a command this can run warm, or None."""
+        """The zygote's request for a command this can run warm, or None.
+
+        `python -m module ...`, `python -c code ...`, `python script.py ...`, or a console script
+        of the environment.
+        """
         program, *arguments = command
         if program == self.python and arguments[:1] == ["-m"]:
             module, argv = arguments[1], arguments[2:]
             if module == "pytest":
                 argv = ["-W", PRELOADED_PLUGINS, *argv]
             return {"module": module, "script": None, "argv": argv}
-        if Path(program).parent == Path(self.python).parent:
+        if program == self.python and arguments[:1] == ["-c"]:
+            return {"module": None, "script": None, "code": arguments[1], "argv": arguments[2:]}
+        if program == self.python and arguments[:1] and arguments[0].endswith(".py"):
+            return {"module": None, "script": arguments[0], "argv": arguments[1:]}
+        if program != self.python and Path(program).parent == Path(self.python).parent:
             return {"module": None, "script": program, "argv": arguments}
         return None
 
-    def run_step(
-        self, command: list[str], cwd: Path, env: Mapping[str, str], timeout: float
-    ) -> str:
+    def run(
+        self,
+        command: list[str],
+        cwd: Path,
+        env: Mapping[str, str],
+        timeout: float,
+        *,
+        separate_errors: bool = False,
+    ) -> tuple[int, str, str]:
+        """Run a command in a fork: its exit status, stdout and stderr (with separate_errors; else
+        stderr is in stdout, interleaved as written, and the third item is empty)."""
         request = self.request(command)
         shown = " ".join([Path(command[0]).name, *command[1:]])
         if request is None:
             raise ValueError(f"`{shown}` is not a Python step of the shared environment")
-        with tempfile.NamedTemporaryFile(prefix="step-", suffix=".log") as output:
-            request |= {"cwd": str(cwd), "env": dict(env), "output": output.name}
+        with tempfile.TemporaryDirectory(prefix="step-") as directory:
+            output, errors = Path(directory) / "stdout", Path(directory) / "stderr"
+            request |= {"cwd": str(cwd), "env": dict(env)}
+            request |= {"output": str(output), "errors": str(errors) if separate_errors else None}
             stdin = self._process.stdin
             assert stdin is not None
             stdin.write(json.dumps(request).encode() + b"\n")
@@ -106,11 +124,19 @@ class WarmPython:
                 os.kill(int(str(started["pid"])), signal.SIGKILL)
                 self._read(timeout=60)
                 pytest.fail(f"`{shown}` took over {timeout:.0f} s", pytrace=False)
-            text = Path(output.name).read_text(errors="replace")
-        returncode = int(str(finished["returncode"]))
+            returncode = int(str(finished["returncode"]))
+            written = errors.read_text(errors="replace") if separate_errors else ""
+            return returncode, output.read_text(errors="replace"), written
+
+    def run_step(
+        self, command: list[str], cwd: Path, env: Mapping[str, str], timeout: float
+    ) -> str:
+        """As tests/conftest.py's `run_step`: the combined output, or a failed test."""
+        returncode, output, _ = self.run(command, cwd, env, timeout)
         if returncode != 0:
-            pytest.fail(f"`{shown}` exited {returncode}:\n{text}", pytrace=False)
-        return text
+            shown = " ".join([Path(command[0]).name, *command[1:]])
+            pytest.fail(f"`{shown}` exited {returncode}:\n{output}", pytrace=False)
+        return output
 
     def close(self) -> None:
         if self._process.stdin is not None:

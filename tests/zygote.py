@@ -1,15 +1,17 @@
 """A warm interpreter for the matrix: the shared environment's libraries imported once, then a
 fork per Python step of a variant (export_openapi, mypy, deptry, lint-imports, pytest).
 
-Run by tests/warm.py as `MATRIX_PYTHON tests/zygote.py`, one per pytest-xdist worker. Each step
+Run by tests/warm.py as `MATRIX_PYTHON tests/zygote.py`, one per pytest-xdist worker (the
+deployment tests read each variant's gunicorn.conf.py through it too). Each step
 would otherwise start an interpreter and import FastAPI, SQLAlchemy, pydantic, pytest, Hypothesis
 and schemathesis again: about 2 s of every variant's suite and 1 s of its export.
 
 Protocol, one JSON object per line: a request on stdin
     {"cwd": ..., "env": {...}, "argv": [...], "module": "pytest" | null, "script": path | null,
-     "output": path}
+     "code": text | null, "output": path, "errors": path | null}
 is answered on stdout by {"pid": N} once the step's process is forked, then by
-{"returncode": R} once it has exited. The step's stdout and stderr both go to `output`.
+{"returncode": R} once it has exited. The step's stdout goes to `output`, its stderr to `errors`
+or, without one, to `output` too.
 
 Only third-party libraries are imported here, never a variant's own code, and each is imported
 with warnings as errors (the rendered suites' `filterwarnings = ["error"]`), so a library that
@@ -90,21 +92,28 @@ def run(request: dict[str, object]) -> None:
     os.chdir(str(request["cwd"]))
     os.environ.clear()
     os.environ.update(request["env"])  # type: ignore[arg-type]
-    output = os.open(str(request["output"]), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    output = os.open(str(request["output"]), flags, 0o644)
+    errors = os.open(str(request["errors"]), flags, 0o644) if request.get("errors") else output
     nothing = os.open(os.devnull, os.O_RDONLY)
     os.dup2(nothing, 0)
     os.dup2(output, 1)
-    os.dup2(output, 2)
-    os.close(output)
-    os.close(nothing)
+    os.dup2(errors, 2)
+    for descriptor in {output, errors, nothing}:
+        os.close(descriptor)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own descriptors
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-    # `python -m`: the working directory first on sys.path; a script: its own directory.
+    # `python -c` and `python -m`: the working directory first on sys.path; a script: its own
+    # directory.
     module, script = request.get("module"), request.get("script")
     argv = [str(argument) for argument in request["argv"]]  # type: ignore[attr-defined]
-    if module:
+    if request.get("code"):
+        sys.path[0] = ""
+        sys.argv = ["-c", *argv]
+        exec(compile(str(request["code"]), "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102
+    elif module:
         sys.path[0] = str(Path.cwd())
         sys.argv = [str(module), *argv]
         runpy.run_module(str(module), run_name="__main__", alter_sys=True)

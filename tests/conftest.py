@@ -16,7 +16,7 @@ import pytest
 
 from tests import rendering
 from tests.matrix import Variant, selected_variants
-from tests.warm import WarmPython
+from tests.warm import WarmPython, shown
 
 Render = Callable[[Mapping[str, object], Path], Path]
 
@@ -64,21 +64,31 @@ def matrix_python() -> str:
     return python
 
 
+def outer_environment() -> dict[str, str]:
+    """The environment (CI included) without pytest's own variables, for the tools a test runs.
+
+    PYTHONDONTWRITEBYTECODE goes too: what one variant's pytest compiles (its assertion rewrite of
+    the plugins' modules, cached beside them in the shared environment) the next one reads back.
+    """
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PYTEST_") and key != "PYTHONDONTWRITEBYTECODE"
+    }
+
+
 @pytest.fixture(scope="session")
 def warm_python() -> Iterator[Callable[[], WarmPython]]:
     """This worker's warm interpreter (tests/warm.py) of MATRIX_PYTHON's environment (else this
     one's), started at its first use and stopped with the session. Each command it runs gets its
-    own environment; PYTHONDONTWRITEBYTECODE is left out of its start, so what one command compiles
-    (the plugins' assert rewrites) the next reads back.
+    own environment.
     """
     python = os.environ.get("MATRIX_PYTHON") or sys.executable
     started: list[WarmPython] = []
 
     def get() -> WarmPython:
         if not started:
-            env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            started.append(WarmPython(python, env))
+            started.append(WarmPython(python, outer_environment()))
         return started[0]
 
     yield get
@@ -157,6 +167,7 @@ def run_step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
         check=False,
     )
     if result.returncode != 0:
-        shown = " ".join([Path(command[0]).name, *command[1:]])
-        pytest.fail(f"`{shown}` exited {result.returncode}:\n{result.stdout}", pytrace=False)
+        pytest.fail(
+            f"`{shown(command)}` exited {result.returncode}:\n{result.stdout}", pytrace=False
+        )
     return result.stdout

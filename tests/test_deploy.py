@@ -137,7 +137,9 @@ def gunicorn_settings(warm_python: Callable[[], WarmPython]) -> GunicornSettings
             command, project, base | dict(env or {}), timeout=120, separate_errors=True
         )
         if returncode != 0:
-            pytest.fail(f"reading gunicorn.conf.py exited {returncode}:\n{output}{errors}")
+            pytest.fail(
+                f"reading gunicorn.conf.py exited {returncode}:\n{output}{errors}", pytrace=False
+            )
         settings: dict[str, Any] = json.loads(output)
         return settings
 

@@ -23,6 +23,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from tests.conftest import (
     STEP_TIMEOUT,
     lint_imports_command,
+    outer_environment,
     require_server,
     run_step,
     running_in_ci,
@@ -58,18 +59,8 @@ def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tool_environment(mypy_cache: Path) -> dict[str, str]:
-    """The outer environment (CI included) without pytest's own variables, plus mypy's cache.
-
-    PYTHONDONTWRITEBYTECODE goes too: what one variant's pytest compiles (its assertion rewrite of
-    the plugins' modules, cached beside them in the shared environment) the next one reads back.
-    """
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("PYTEST_") and key != "PYTHONDONTWRITEBYTECODE"
-    }
-    env["MYPY_CACHE_DIR"] = str(mypy_cache)
-    return env
+    """The outer environment (tests/conftest.py's `outer_environment`), plus mypy's cache."""
+    return outer_environment() | {"MYPY_CACHE_DIR": str(mypy_cache)}
 
 
 class StepTimings:

@@ -1,8 +1,9 @@
 """Run a variant's Python steps in forks of a warm interpreter (tests/zygote.py), not fresh ones.
 
 `WarmPython.run_step` takes the same command as `run_step` in tests/conftest.py
-(`[python, "-m", module, ...]` or a console script beside the interpreter) and gives the same
-result: the step's combined output, or a failed test naming the command. Each step is still a
+(`python -m module ...`, `python -c code ...`, `python script.py ...` or a console script beside
+the interpreter) and gives the same result: the step's combined output, or a failed test naming
+the command; `WarmPython.run` keeps stderr apart when asked. Each step is still a
 process of its own, in the variant's directory and environment; what it saves is the interpreter's
 start and the import of the libraries every step shares.
 """
@@ -29,6 +30,11 @@ ZYGOTE = Path(__file__).with_name("zygote.py")
 PRELOADED_PLUGINS = (
     "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
 )
+
+
+def shown(command: list[str]) -> str:
+    """A command as a failure names it: its program by file name (`python`), not its full path."""
+    return " ".join([Path(command[0]).name, *command[1:]])
 
 
 class WarmPython:
@@ -105,9 +111,8 @@ class WarmPython:
         """Run a command in a fork: its exit status, stdout and stderr (with separate_errors; else
         stderr is in stdout, interleaved as written, and the third item is empty)."""
         request = self.request(command)
-        shown = " ".join([Path(command[0]).name, *command[1:]])
         if request is None:
-            raise ValueError(f"`{shown}` is not a Python step of the shared environment")
+            raise ValueError(f"`{shown(command)}` is not a Python step of the shared environment")
         with tempfile.TemporaryDirectory(prefix="step-") as directory:
             output, errors = Path(directory) / "stdout", Path(directory) / "stderr"
             request |= {"cwd": str(cwd), "env": dict(env)}
@@ -118,12 +123,12 @@ class WarmPython:
             stdin.flush()
             started = self._read(timeout=60)
             if started is None:
-                raise RuntimeError(f"the warm interpreter did not fork `{shown}`")
+                raise RuntimeError(f"the warm interpreter did not fork `{shown(command)}`")
             finished = self._read(timeout=timeout)
             if finished is None:
                 os.kill(int(str(started["pid"])), signal.SIGKILL)
                 self._read(timeout=60)
-                pytest.fail(f"`{shown}` took over {timeout:.0f} s", pytrace=False)
+                pytest.fail(f"`{shown(command)}` took over {timeout:.0f} s", pytrace=False)
             returncode = int(str(finished["returncode"]))
             written = errors.read_text(errors="replace") if separate_errors else ""
             return returncode, output.read_text(errors="replace"), written
@@ -134,8 +139,7 @@ class WarmPython:
         """As tests/conftest.py's `run_step`: the combined output, or a failed test."""
         returncode, output, _ = self.run(command, cwd, env, timeout)
         if returncode != 0:
-            shown = " ".join([Path(command[0]).name, *command[1:]])
-            pytest.fail(f"`{shown}` exited {returncode}:\n{output}", pytrace=False)
+            pytest.fail(f"`{shown(command)}` exited {returncode}:\n{output}", pytrace=False)
         return output
 
     def close(self) -> None:

@@ -156,16 +156,25 @@ def run_step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
 
     The failure names the program by its file name (`python`, `uv`), not its full path.
     """
-    result = subprocess.run(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=STEP_TIMEOUT,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=STEP_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        written = expired.output or ""
+        if isinstance(written, bytes):
+            written = written.decode(errors="replace")
+        pytest.fail(
+            f"`{shown(command)}` took over {STEP_TIMEOUT} s; its output ended:\n{written[-8000:]}",
+            pytrace=False,
+        )
     if result.returncode != 0:
         pytest.fail(
             f"`{shown(command)}` exited {result.returncode}:\n{result.stdout}", pytrace=False

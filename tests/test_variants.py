@@ -178,7 +178,10 @@ def check_variant(
         suite_env.setdefault("FUZZ_COVERAGE", "off")
     with timings.step("suite"):
         output = run(
-            [matrix_python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, suite_env
+            # Verbose: a suite that runs out of time shows which test it was in (tests/warm.py).
+            [matrix_python, "-m", "pytest", "-v", "-p", "no:cacheprovider"],
+            project,
+            suite_env,
         )
 
     passed = re.search(r"(\d+) passed", output)

@@ -27,6 +27,8 @@ ZYGOTE = Path(__file__).with_name("zygote.py")
 # zygote imports them; the warning is about those modules' own asserts, and the rendered suites'
 # `filterwarnings = ["error"]` would make it fatal. The variants run fresh (the covering ones) see
 # every other warning of that kind.
+# The characters of a step's output that a failure for its time shows: its last lines.
+TAIL = 8000
 PRELOADED_PLUGINS = (
     "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
 )
@@ -126,9 +128,16 @@ class WarmPython:
                 raise RuntimeError(f"the warm interpreter did not fork `{shown(command)}`")
             finished = self._read(timeout=timeout)
             if finished is None:
-                os.kill(int(str(started["pid"])), signal.SIGKILL)
-                self._read(timeout=60)
-                pytest.fail(f"`{shown(command)}` took over {timeout:.0f} s", pytrace=False)
+                # SIGINT first: pytest, say, then reports where it was, which the failure shows.
+                os.kill(int(str(started["pid"])), signal.SIGINT)
+                if self._read(timeout=20) is None:
+                    os.kill(int(str(started["pid"])), signal.SIGKILL)
+                    self._read(timeout=60)
+                written = output.read_text(errors="replace")[-TAIL:]
+                pytest.fail(
+                    f"`{shown(command)}` took over {timeout:.0f} s; its output ended:\n{written}",
+                    pytrace=False,
+                )
             returncode = int(str(finished["returncode"]))
             written = errors.read_text(errors="replace") if separate_errors else ""
             return returncode, output.read_text(errors="replace"), written

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from authenticated import measure_auth, report_auth
 from fuzz_time import measure_fuzz, report_fuzz
 from jinja_figures import measure_jinja, report_jinja
+from jobs import measure_jobs, report_jobs
 from liveness import measure_http, report_http
 from matrix_time import measure_matrix, report_matrix
 from observability import measure_observability, report_observability
@@ -89,6 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, metavar="N", help="load runs per server")
     parser.add_argument("--skip-http", action="store_true", help="skip the throughput comparison")
     parser.add_argument("--skip-fuzz", action="store_true", help="skip the per-variant fuzz run")
+    parser.add_argument("--skip-jobs", action="store_true", help="skip the background jobs")
     parser.add_argument(
         "--skip-auth",
         action="store_true",
@@ -182,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
                 "the rate limiter",
                 lambda: measure_rate_limit(snapshot, work, args.duration, args.rounds),
                 report_rate_limit,
+            ),
+            (
+                "jobs",
+                args.skip_jobs,
+                "background jobs",
+                lambda: measure_jobs(snapshot, work, args.rounds),
+                report_jobs,
             ),
             (
                 "observability",

@@ -32,6 +32,7 @@ FEATURE_AXES: dict[str, list[object]] = {
     "sentry": [False, True],
     "metrics": [False, True],
     "tracing": [False, True],
+    "jobs": ["none", "taskiq"],
 }
 
 # The observability questions add a module each inside the app; they do not change what is
@@ -66,6 +67,8 @@ def refusal(answers: Mapping[str, object]) -> str | None:
     """Say why copier.yml refuses this combination of answers, or None when it accepts it."""
     if answers.get("auth") == "jwt" and answers.get("database") == "none":
         return "auth=jwt needs a database"
+    if answers.get("jobs") == "taskiq" and answers.get("database") == "none":
+        return "jobs=taskiq needs a database"
     return None
 
 

@@ -173,6 +173,25 @@ def config_env(project: Path) -> dict[str, str]:
     return {key: value for key, _, value in pairs}
 
 
+def has_jobs(variant: Variant) -> bool:
+    return variant.answers["jobs"] == "taskiq"
+
+
+WORKER_COMMAND = ["python", "-m", "app.commands.worker"]
+WORKER_PROBE = ["python", "-m", "app.commands.worker_alive"]
+SCHEDULER_COMMAND = ["python", "-m", "app.commands.scheduler"]
+# The default JOBS_SHUTDOWN_TIMEOUT: the seconds a stopping worker gives its running jobs.
+JOBS_SHUTDOWN_TIMEOUT = 25
+
+
+def worker_pod(rendered: Path, variant: Variant) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pod spec that runs the job worker, and the worker's container in it."""
+    name = "worker.yaml" if variant.answers["database"] == "postgresql" else "deployment.yaml"
+    pod = load_yaml(rendered / BASE / name)["spec"]["template"]["spec"]
+    (worker,) = [container for container in pod["containers"] if container["name"] == "worker"]
+    return pod, worker
+
+
 def web_container(deployment: Mapping[str, Any]) -> dict[str, Any]:
     containers = deployment["spec"]["template"]["spec"]["containers"]
     (app,) = [container for container in containers if container["name"] == "app"]
@@ -339,6 +358,13 @@ def test_kustomizations_reference_files_that_exist(rendered: Path, variant: Vari
     listed = set(load_yaml(rendered / BASE / "kustomization.yaml")["resources"])
     files = {path.name for path in manifests(rendered)}
     assert listed == files - {"secret.example.yaml"}
+    # The job worker: a Deployment of its own with PostgreSQL, in the one pod with SQLite; the
+    # scheduler: a Deployment of its own with either.
+    worker_files = {"worker.yaml", "worker-pdb.yaml"}
+    has_worker_deployment = has_jobs(variant) and variant.answers["database"] == "postgresql"
+    assert (worker_files <= files) == has_worker_deployment
+    assert not (worker_files & files) or has_worker_deployment
+    assert ("scheduler.yaml" in files) == has_jobs(variant)
     kinds = {load_yaml(rendered / BASE / name)["kind"] for name in listed}
     assert kinds == {"Deployment", "Service"} | EXPECTED_KINDS[str(variant.answers["database"])]
     assert ("secret.example.yaml" in files) == has_secret(rendered)
@@ -365,12 +391,17 @@ def test_kustomize_builds_valid_base_and_overlay(
         built.write_text(yaml.safe_dump_all(documents))
         validate([built])
 
-        by_kind = {document["kind"]: document for document in documents}
-        config_map = by_kind["ConfigMap"]["metadata"]["name"]
+        (config_map,) = [
+            document["metadata"]["name"]
+            for document in documents
+            if document["kind"] == "ConfigMap"
+        ]
         assert config_map.startswith(f"{slug}-"), "the generated ConfigMap carries a hash"
-        pod_specs = [by_kind["Deployment"]["spec"]["template"]["spec"]]
-        if "Job" in by_kind:
-            pod_specs.append(by_kind["Job"]["spec"]["template"]["spec"])
+        pod_specs = [
+            document["spec"]["template"]["spec"]
+            for document in documents
+            if document["kind"] in {"Deployment", "Job"}
+        ]
         for pod in pod_specs:
             for container in pod["containers"] + pod.get("initContainers", []):
                 references = [ref["configMapRef"]["name"] for ref in container["envFrom"][:1]]
@@ -442,6 +473,64 @@ def test_deployment_probes_security_and_shutdown_budget(
         assert not selector.items() <= job_labels.items()
 
 
+def test_the_worker_runs_and_is_probed_as_its_tests_run_it(
+    rendered: Path, variant: Variant
+) -> None:
+    """The worker's command and liveness probe are the ones the rendered suite starts and checks
+    (tests/jobs/test_worker.py), in Kubernetes and compose alike; no Service or web budget
+    selects a worker pod."""
+    if not has_jobs(variant):
+        assert "worker" not in load_yaml(rendered / "compose.yaml")["services"]
+        return
+    pod, worker = worker_pod(rendered, variant)
+    assert worker["command"] == WORKER_COMMAND
+    for probe in ("startupProbe", "livenessProbe"):
+        assert worker[probe]["exec"]["command"] == WORKER_PROBE
+    assert "readinessProbe" not in worker, "no Service sends it traffic"
+    if variant.answers["metrics"]:
+        # Its own samples, on JOBS_METRICS_PORT (the web's /metrics cannot see them).
+        assert [port["containerPort"] for port in worker["ports"]] == [9100]
+    else:
+        assert "ports" not in worker
+    assert pod["terminationGracePeriodSeconds"] > JOBS_SHUTDOWN_TIMEOUT
+    assert "REDIS_URL" in config_env(rendered)
+
+    compose = load_yaml(rendered / "compose.yaml")["services"]
+    assert compose["worker"]["command"] == WORKER_COMMAND
+    assert compose["worker"]["healthcheck"]["test"] == ["CMD", *WORKER_PROBE]
+    assert int(compose["worker"]["stop_grace_period"].removesuffix("s")) > JOBS_SHUTDOWN_TIMEOUT
+    assert compose["worker"]["environment"] == compose["app"]["environment"]
+
+    scheduler = load_yaml(rendered / BASE / "scheduler.yaml")
+    (scheduler_container,) = scheduler["spec"]["template"]["spec"]["containers"]
+    assert scheduler_container["command"] == SCHEDULER_COMMAND
+    assert scheduler["spec"]["replicas"] == 1
+    assert compose["scheduler"]["command"] == SCHEDULER_COMMAND
+    assert compose["scheduler"]["depends_on"]["redis"] == {"condition": "service_healthy"}
+
+    if variant.answers["database"] == "postgresql":
+        deployment = load_yaml(rendered / BASE / "worker.yaml")
+        worker_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        if variant.answers["metrics"]:
+            assert annotations["prometheus.io/port"] == "9100"
+        else:
+            assert "prometheus.io/scrape" not in annotations
+        budget = load_yaml(rendered / BASE / "worker-pdb.yaml")
+        assert (
+            budget["spec"]["selector"]["matchLabels"]
+            == deployment["spec"]["selector"]["matchLabels"]
+        )
+        for web in ("service.yaml", "pdb.yaml"):
+            spec = load_yaml(rendered / BASE / web)["spec"]
+            selector = spec.get("selector", {})
+            selector = selector.get("matchLabels", selector)
+            assert not selector.items() <= worker_labels.items(), f"{web} selects the worker"
+    else:
+        # SQLite: one pod, so the worker shares its data volume.
+        assert {"name": "data", "mountPath": "/data"} in worker["volumeMounts"]
+
+
 # --- compose ----------------------------------------------------------------------------------
 
 
@@ -451,8 +540,9 @@ def test_compose_matches_the_answers(
     compose = load_yaml(rendered / "compose.yaml")
     services = compose["services"]
     database = str(variant.answers["database"])
-    uses_redis = variant.answers["rate_limit_backend"] == "redis"
-    assert set(services) == EXPECTED_SERVICES[database] | ({"redis"} if uses_redis else set())
+    uses_redis = variant.answers["rate_limit_backend"] == "redis" or has_jobs(variant)
+    expected = EXPECTED_SERVICES[database] | ({"redis"} if uses_redis else set())
+    assert set(services) == expected | ({"worker", "scheduler"} if has_jobs(variant) else set())
 
     app = services["app"]
     assert app["build"] == "."
@@ -495,6 +585,15 @@ def test_compose_matches_the_answers(
         assert app["volumes"] == migrate["volumes"] == ["data:/data"]
         volume = "data"
     assert volume in compose["volumes"], "the data lives on a named volume"
+    if has_jobs(variant):
+        # Jobs wait in Redis: its append-only file lives on a volume, so a restart keeps them.
+        redis = services["redis"]
+        assert redis["command"] == ["redis-server", "--appendonly", "yes"]
+        assert redis["volumes"][0].partition(":")[0] in compose["volumes"]
+        assert services["worker"]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }
+        assert services["worker"]["depends_on"]["redis"] == {"condition": "service_healthy"}
 
 
 # --- the service, started as the image starts it (matrix) ------------------------------------
@@ -762,6 +861,116 @@ def build() -> FastAPI:
 
     return app
 '''
+
+
+def jobs_variants() -> list[Variant]:
+    """The feature variants with jobs; the limiter's answer is the web's alone, so one value."""
+    return [
+        variant
+        for variant in feature_variants()
+        if has_jobs(variant) and variant.answers["rate_limit_backend"] == "memory"
+    ]
+
+
+def pod_command(container: Mapping[str, Any], python: str) -> list[str]:
+    """A container's command, its `python` the matrix environment's."""
+    command = list(container["command"])
+    assert command[0] == "python", command
+    return [python, *command[1:]]
+
+
+def start_logged(
+    command: list[str], cwd: Path, env: Mapping[str, str], log: Path
+) -> subprocess.Popen[bytes]:
+    """Start a process, its output (stdout and stderr) going to `log`."""
+    with log.open("wb") as sink:
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+
+
+def wait_for(
+    done: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, what: str
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not done():
+        if process.poll() is not None or time.monotonic() > deadline:
+            output = log.read_text(errors="replace")
+            pytest.fail(f"{what} never happened:\n{output}", pytrace=False)
+        time.sleep(0.2)
+
+
+def stopped(process: subprocess.Popen[bytes], grace: float, log: Path) -> None:
+    """SIGTERM, as the kubelet sends it; the process must exit 0 within the pod's grace."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        status = process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"still running {grace} s after SIGTERM", pytrace=False)
+    assert status == 0, log.read_text(errors="replace")
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("variant", jobs_variants(), ids=lambda variant: variant.id)
+def test_the_worker_and_the_scheduler_start_as_deployed(
+    variant: Variant, template_snapshot: Path, tmp_path: Path, matrix_python: str
+) -> None:
+    """The worker and the scheduler started by their manifests' commands with the pod's
+    environment (the ConfigMap and the Secret): the worker's startup and liveness probe passes,
+    with metrics its port serves its samples as its pod says, and both exit 0 on SIGTERM within
+    the pod's grace period."""
+    project = render_copy(template_snapshot, variant.answers, tmp_path / "service")
+    pod, worker = worker_pod(project, variant)
+    scheduler = load_yaml(project / BASE / "scheduler.yaml")["spec"]["template"]["spec"]
+    (scheduler_container,) = scheduler["containers"]
+    grace = float(pod["terminationGracePeriodSeconds"])
+    with service_database(variant, project, matrix_python, tmp_path) as database:
+        env = deployed_env(project, database.env)
+        # The pod's own /tmp and the cluster's stream are this test's here.
+        heartbeat = tmp_path / "heartbeat"
+        env |= {"JOBS_HEARTBEAT_FILE": str(heartbeat), "JOBS_QUEUE": f"deploy-{uuid.uuid4().hex}"}
+        ports = {port["name"]: port["containerPort"] for port in worker.get("ports", [])}
+        if variant.answers["metrics"]:
+            assert list(ports.values()) == [9100], "JOBS_METRICS_PORT's default"
+            env["JOBS_METRICS_PORT"] = str(free_port())
+        else:
+            assert not ports, "no metrics, no port"
+
+        log = tmp_path / "worker.log"
+        process = start_logged(pod_command(worker, matrix_python), project, env, log)
+        try:
+            probe = pod_command(worker["startupProbe"]["exec"], matrix_python)
+            assert probe == pod_command(worker["livenessProbe"]["exec"], matrix_python)
+
+            def alive() -> bool:
+                result = subprocess.run(
+                    probe, cwd=project, env=env, capture_output=True, timeout=30, check=False
+                )
+                return result.returncode == 0
+
+            wait_for(alive, process, log, "the worker's probe passing")
+            if variant.answers["metrics"]:
+                status, body = get(f"http://127.0.0.1:{env['JOBS_METRICS_PORT']}/metrics")
+                assert status == 200
+                assert "# TYPE jobs_total counter" in body
+        finally:
+            stopped(process, grace, log)
+        assert not heartbeat.exists(), "a stopped worker leaves no heartbeat"
+
+        scheduler_log = tmp_path / "scheduler.log"
+        command = pod_command(scheduler_container, matrix_python)
+        process = start_logged(command, project, env, scheduler_log)
+        try:
+            wait_for(
+                lambda: "Startup completed" in scheduler_log.read_text(errors="replace"),
+                process,
+                scheduler_log,
+                "the scheduler's start",
+            )
+        finally:
+            stopped(
+                process, float(scheduler.get("terminationGracePeriodSeconds", 30)), scheduler_log
+            )
 
 
 def shutdown_variants() -> list[Variant]:

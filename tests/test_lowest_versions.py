@@ -33,6 +33,7 @@ ALL_FEATURES: dict[str, object] = {
     "sentry": True,
     "metrics": True,
     "tracing": True,
+    "jobs": "taskiq",
 }
 TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"

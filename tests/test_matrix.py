@@ -64,14 +64,21 @@ def test_variant_ids_are_unique_and_suites_run_on_features_only() -> None:
 def test_select_keeps_variants_matching_every_filter() -> None:
     chosen = select(
         VARIANTS,
-        ["database=sqlite", "rate_limit_backend=redis", "sentry=false", "metrics=true"],
+        [
+            "database=sqlite",
+            "rate_limit_backend=redis",
+            "sentry=false",
+            "metrics=true",
+            "jobs=none",
+        ],
     )
 
+    same = "rate_limit_backend=redis,sentry=false,metrics=true"
     assert [variant.id for variant in chosen] == [
-        "database=sqlite,auth=jwt,rate_limit_backend=redis,sentry=false,metrics=true,tracing=false",
-        "database=sqlite,auth=jwt,rate_limit_backend=redis,sentry=false,metrics=true,tracing=true",
-        "database=sqlite,auth=none,rate_limit_backend=redis,sentry=false,metrics=true,tracing=false",
-        "database=sqlite,auth=none,rate_limit_backend=redis,sentry=false,metrics=true,tracing=true",
+        f"database=sqlite,auth=jwt,{same},tracing=false,jobs=none",
+        f"database=sqlite,auth=jwt,{same},tracing=true,jobs=none",
+        f"database=sqlite,auth=none,{same},tracing=false,jobs=none",
+        f"database=sqlite,auth=none,{same},tracing=true,jobs=none",
     ]
 
 
@@ -102,6 +109,8 @@ def test_the_refused_combination_is_left_out() -> None:
     assert select(VARIANTS, ["database=none", "auth=none"])
     with pytest.raises(ValueError, match="no variant matches"):
         select(VARIANTS, ["database=none", "auth=jwt"])
+    with pytest.raises(ValueError, match="no variant matches"):
+        select(VARIANTS, ["database=none", "jobs=taskiq"])
 
 
 def test_select_without_filters_keeps_everything() -> None:

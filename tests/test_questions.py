@@ -74,6 +74,12 @@ def test_slug_is_derived_from_the_name(render: Render, tmp_path: Path) -> None:
             "'auth': jwt needs database=postgresql or sqlite",
             id="jwt-without-database",
         ),
+        pytest.param(
+            {"database": "none", "auth": "none", "jobs": "taskiq"},
+            r"'jobs': taskiq needs database=postgresql\|sqlite",
+            id="jobs-without-database",
+        ),
+        pytest.param({"jobs": "celery"}, "Invalid choice for 'jobs'", id="unknown-jobs"),
     ],
 )
 def test_refused_answers_write_nothing(
@@ -175,7 +181,7 @@ QUESTIONS = [
 ]
 
 
-def test_the_prompt_does_not_ask_auth_without_a_database(
+def test_the_prompt_does_not_ask_auth_or_jobs_without_a_database(
     template_snapshot: Path, tmp_path: Path
 ) -> None:
     # Before `when:` on auth, the prompt offered jwt after database=none and rendered a service
@@ -193,11 +199,19 @@ def test_the_prompt_does_not_ask_auth_without_a_database(
     answers = yaml.safe_load((tmp_path / "service/.copier-answers.yml").read_text())
     assert answers["database"] == "none"
     assert "auth" not in answers, "a question that is not asked is not recorded"
+    assert "jobs" not in answers, "nor is the jobs question, which needs a database too"
     assert not (tmp_path / "service/app/core/security.py").exists()
 
 
-def test_the_command_line_refuses_jwt_without_a_database(
-    template_snapshot: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("answer", "refusal"),
+    [
+        ("auth=jwt", "'auth': jwt needs database=postgresql or sqlite"),
+        ("jobs=taskiq", "'jobs': taskiq needs database=postgresql|sqlite"),
+    ],
+)
+def test_the_command_line_refuses_what_needs_a_database_without_one(
+    template_snapshot: Path, tmp_path: Path, answer: str, refusal: str
 ) -> None:
     destination = tmp_path / "service"
 
@@ -209,7 +223,7 @@ def test_the_command_line_refuses_jwt_without_a_database(
             "--data",
             "database=none",
             "--data",
-            "auth=jwt",
+            answer,
             str(template_snapshot),
             str(destination),
         ],
@@ -221,7 +235,7 @@ def test_the_command_line_refuses_jwt_without_a_database(
     assert refused.returncode != 0
     # copier's CLI prints the ValueError's traceback; the refusal is its last line.
     last_line = refused.stderr.strip().splitlines()[-1]
-    assert last_line.endswith("'auth': jwt needs database=postgresql or sqlite"), refused.stderr
+    assert last_line.endswith(refusal), refused.stderr
     assert not destination.exists()
 
 

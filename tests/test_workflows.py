@@ -43,7 +43,9 @@ def test_the_service_workflow_fits_the_answers(
     assert check["env"]["CI"] == "true"
     services = check.get("services", {})
     assert ("postgres" in services) == (variant.answers["database"] == "postgresql")
-    uses_redis = variant.answers["rate_limit_backend"] == "redis"
+    uses_redis = (
+        variant.answers["rate_limit_backend"] == "redis" or variant.answers["jobs"] == "taskiq"
+    )
     assert ("redis" in services) == uses_redis
     assert ("TEST_REDIS_URL" in check["env"]) == uses_redis
     setup_uv = next(step for step in check["steps"] if "setup-uv" in step.get("uses", ""))

@@ -7,6 +7,7 @@ and wipes it), and a scrape answered by any one worker sums them all.
 import os
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from prometheus_client import (
     REGISTRY,
@@ -21,6 +22,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.middleware import UNMATCHED_ROUTE, StatusRecorder, route_template
+
+# A command run where gunicorn has not made the directory (in a worker's pod, say) would fail
+# at its first sample: made here, before any.
+if _directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(_directory).mkdir(parents=True, exist_ok=True)
 
 METRICS_PATH = "/metrics"
 # One label for any method outside HTTP's own: a client may send any token there, and each would

@@ -11,8 +11,6 @@ import sentry_sdk
 import structlog
 from fastapi import FastAPI, HTTPException, Request
 from httpx import ASGITransport, AsyncClient
-from sentry_sdk.envelope import Envelope
-from sentry_sdk.transport import Transport
 from sentry_sdk.types import Event
 
 from app.core.errors import NotFoundError, ServiceUnavailableError
@@ -20,23 +18,11 @@ from app.core.repeats import configure_repeats
 from app.core.sentry import SCRUBBED, before_send, init_sentry, sentry_options
 from app.main import create_app
 from tests.conftest import SettingsFactory
+from tests.support.sentry import CapturingTransport
 
 DSN = "https://public@sentry.example.com/1"
 PASSWORD = "hunter2-never-sent"
 REQUEST_ID = "sentry-test-0001"
-
-
-class CapturingTransport(Transport):
-    """Keeps every event in memory instead of sending it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[Event] = []
-
-    def capture_envelope(self, envelope: Envelope) -> None:
-        event = envelope.get_event()
-        if event is not None:
-            self.events.append(event)
 
 
 def app_with_errors(settings_factory: SettingsFactory, **overrides: object) -> FastAPI:

@@ -1,0 +1,59 @@
+"""A TCP proxy to a real server that a test can cut and restore: what talks through it sees the
+server go away (its connections reset, new ones refused) and come back, as in an outage. No
+fake: the server behind it is the real one."""
+
+import asyncio
+
+
+class CuttableProxy:
+    """Listens on a free port of 127.0.0.1 (`port`, once started) and relays each connection to
+    `host`:`port` of the server."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._links: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        """Listen (again, on the same port after a cut)."""
+        self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        """Reset every open connection and refuse new ones."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in self._links:
+            writer.transport.abort()
+        self._links.clear()
+        if server is not None:
+            await server.wait_closed()
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        links = {writer, upstream_writer}
+        self._links |= links
+        try:
+            await asyncio.gather(
+                _pipe(reader, upstream_writer),
+                _pipe(upstream_reader, writer),
+                return_exceptions=True,
+            )
+        finally:
+            self._links -= links
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    """Copy until the source ends, then end the sink: either side closing closes the link."""
+    try:
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    finally:
+        sink.transport.abort()

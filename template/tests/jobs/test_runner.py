@@ -1,7 +1,7 @@
 """How the worker runs jobs, in process against the real Redis and a database of the test's own:
 transient failures retried with backoff, runs cut short by their time limit, the dead letter and
 its replay, an abandoned job taken over by another worker, a job delivered twice applied once,
-and a worker's reads that stop when told to."""
+a job whose delivery a broken connection lost, and a worker's reads that stop when told to."""
 
 import asyncio
 from typing import Any
@@ -169,6 +169,42 @@ async def test_a_worker_waits_out_a_redis_outage_and_then_runs_the_jobs_sent_mea
             assert "during-outage" not in RUNS
             await proxy.start()
             await eventually(lambda: RUNS.get("during-outage") == 1, "the job sent meanwhile")
+    finally:
+        await proxy.cut()
+
+
+async def test_jobs_whose_delivery_a_broken_connection_lost_run_without_waiting_for_redelivery(
+    worker_settings: Settings, job_stream: JobStream
+) -> None:
+    # Redis hands a job to the worker's read and the reply is lost with the connection: the job
+    # is pending under the worker's name. The worker reads its own pending jobs after the failed
+    # read, long before the redelivery timeout (two minutes here) would hand the job out again.
+    redis_url = urlsplit(TEST_REDIS_URL)
+    proxy = CuttableProxy(redis_url.hostname or "127.0.0.1", redis_url.port or 6379)
+    await proxy.start()
+    through_proxy = redis_url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+    settings = worker_settings.model_copy(
+        update={"redis_url": through_proxy, "jobs_redelivery_timeout": 120.0}
+    )
+    queue = settings.jobs_queue
+
+    async def pending_is(count: int) -> bool:
+        return bool((await job_stream.redis.xpending(queue, queue))["pending"] == count)
+
+    try:
+        async with running_worker(settings):
+            await enqueue(job_stream, Flaky(key="before-the-cut", failures=0), "g" * 32)
+            await eventually(lambda: RUNS.get("before-the-cut") == 1, "the first job")
+            await eventually_async(lambda: pending_is(0), "the first job acknowledged")
+
+            proxy.drop_replies()
+            await enqueue(job_stream, Flaky(key="reply-lost", failures=0), "h" * 32)
+            await eventually_async(lambda: pending_is(1), "the job handed to the worker")
+            assert "reply-lost" not in RUNS
+            await proxy.cut()
+            await proxy.start()
+            await eventually(lambda: RUNS.get("reply-lost") == 1, "the job whose reply was lost")
+            await eventually_async(lambda: pending_is(0), "the job acknowledged")
     finally:
         await proxy.cut()
 

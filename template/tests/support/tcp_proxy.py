@@ -3,6 +3,7 @@ server go away (its connections reset, new ones refused) and come back, as in an
 fake: the server behind it is the real one."""
 
 import asyncio
+from collections.abc import Callable
 
 
 class CuttableProxy:
@@ -14,14 +15,21 @@ class CuttableProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
+        self._dropping_replies = False
 
     async def start(self) -> None:
         """Listen (again, on the same port after a cut)."""
         self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    def drop_replies(self) -> None:
+        """Let what the clients send through, and drop what the server answers, until the next
+        cut: a reply lost on the way, as when a connection breaks after the server has sent it."""
+        self._dropping_replies = True
+
     async def cut(self) -> None:
         """Reset every open connection and refuse new ones."""
+        self._dropping_replies = False
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -42,17 +50,24 @@ class CuttableProxy:
         try:
             await asyncio.gather(
                 _pipe(reader, upstream_writer),
-                _pipe(upstream_reader, writer),
+                _pipe(upstream_reader, writer, dropping=lambda: self._dropping_replies),
                 return_exceptions=True,
             )
         finally:
             self._links -= links
 
 
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    """Copy until the source ends, then end the sink: either side closing closes the link."""
+async def _pipe(
+    source: asyncio.StreamReader,
+    sink: asyncio.StreamWriter,
+    dropping: Callable[[], bool] = lambda: False,
+) -> None:
+    """Copy until the source ends, then end the sink: either side closing closes the link. What
+    arrives while `dropping()` is true is read and thrown away."""
     try:
         while data := await source.read(65536):
+            if dropping():
+                continue
             sink.write(data)
             await sink.drain()
     finally:

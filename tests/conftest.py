@@ -16,7 +16,7 @@ import pytest
 
 from tests import rendering
 from tests.matrix import Variant, selected_variants
-from tests.warm import WarmPython, shown
+from tests.warm import TAIL, WarmPython, shown
 
 Render = Callable[[Mapping[str, object], Path], Path]
 
@@ -172,7 +172,7 @@ def run_step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
         if isinstance(written, bytes):
             written = written.decode(errors="replace")
         pytest.fail(
-            f"`{shown(command)}` took over {STEP_TIMEOUT} s; its output ended:\n{written[-8000:]}",
+            f"`{shown(command)}` took over {STEP_TIMEOUT} s; its output ended:\n{written[-TAIL:]}",
             pytrace=False,
         )
     if result.returncode != 0:

@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
+# The characters of a step's output that a failure for its time shows: its last lines.
+TAIL = 8000
 # pytest warns that it cannot rewrite the asserts of a plugin imported before it starts, as the
 # zygote imports them; the warning is about those modules' own asserts, and the rendered suites'
 # `filterwarnings = ["error"]` would make it fatal. The variants run fresh (the covering ones) see
 # every other warning of that kind.
-# The characters of a step's output that a failure for its time shows: its last lines.
-TAIL = 8000
 PRELOADED_PLUGINS = (
     "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
 )

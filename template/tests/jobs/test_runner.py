@@ -4,6 +4,8 @@ its replay, an abandoned job taken over by another worker, a job delivered twice
 a job whose delivery a broken connection lost, and a worker's reads that stop when told to."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -140,6 +142,20 @@ async def test_a_job_delivered_twice_is_applied_once(
         await database.close()
 
 
+@asynccontextmanager
+async def proxied(settings: Settings) -> AsyncIterator[tuple[CuttableProxy, Settings]]:
+    """A proxy between the worker and the real Redis that the test can cut, and the worker's
+    settings that reach Redis through it; cut for good when the block ends."""
+    redis_url = urlsplit(TEST_REDIS_URL)
+    proxy = CuttableProxy(redis_url.hostname or "127.0.0.1", redis_url.port or 6379)
+    await proxy.start()
+    through_proxy = redis_url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+    try:
+        yield proxy, settings.model_copy(update={"redis_url": through_proxy})
+    finally:
+        await proxy.cut()
+
+
 async def all_done(stream: JobStream) -> bool:
     """Every job on the stream has been read by the workers and acknowledged."""
     queue = stream.settings.jobs_queue
@@ -153,24 +169,16 @@ async def test_a_worker_waits_out_a_redis_outage_and_then_runs_the_jobs_sent_mea
 ) -> None:
     # The worker reaches Redis through a proxy the test cuts: its connections reset, new ones
     # refused. The jobs are sent to Redis directly, as the relay of a web worker would.
-    redis_url = urlsplit(TEST_REDIS_URL)
-    proxy = CuttableProxy(redis_url.hostname or "127.0.0.1", redis_url.port or 6379)
-    await proxy.start()
-    through_proxy = redis_url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
-    settings = worker_settings.model_copy(update={"redis_url": through_proxy})
-    try:
-        async with running_worker(settings):
-            await enqueue(job_stream, Flaky(key="before-outage", failures=0), "e" * 32)
-            await eventually(lambda: RUNS.get("before-outage") == 1, "the job before the outage")
+    async with proxied(worker_settings) as (proxy, settings), running_worker(settings):
+        await enqueue(job_stream, Flaky(key="before-outage", failures=0), "e" * 32)
+        await eventually(lambda: RUNS.get("before-outage") == 1, "the job before the outage")
 
-            await proxy.cut()
-            await enqueue(job_stream, Flaky(key="during-outage", failures=0), "f" * 32)
-            await asyncio.sleep(1.0)  # the worker's reads fail meanwhile, and are tried again
-            assert "during-outage" not in RUNS
-            await proxy.start()
-            await eventually(lambda: RUNS.get("during-outage") == 1, "the job sent meanwhile")
-    finally:
         await proxy.cut()
+        await enqueue(job_stream, Flaky(key="during-outage", failures=0), "f" * 32)
+        await asyncio.sleep(1.0)  # the worker's reads fail meanwhile, and are tried again
+        assert "during-outage" not in RUNS
+        await proxy.start()
+        await eventually(lambda: RUNS.get("during-outage") == 1, "the job sent meanwhile")
 
 
 async def test_jobs_whose_delivery_a_broken_connection_lost_run_without_waiting_for_redelivery(
@@ -179,34 +187,25 @@ async def test_jobs_whose_delivery_a_broken_connection_lost_run_without_waiting_
     # Redis hands a job to the worker's read and the reply is lost with the connection: the job
     # is pending under the worker's name. The worker reads its own pending jobs after the failed
     # read, long before the redelivery timeout (two minutes here) would hand the job out again.
-    redis_url = urlsplit(TEST_REDIS_URL)
-    proxy = CuttableProxy(redis_url.hostname or "127.0.0.1", redis_url.port or 6379)
-    await proxy.start()
-    through_proxy = redis_url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
-    settings = worker_settings.model_copy(
-        update={"redis_url": through_proxy, "jobs_redelivery_timeout": 120.0}
-    )
-    queue = settings.jobs_queue
+    queue = worker_settings.jobs_queue
+    slow_redelivery = worker_settings.model_copy(update={"jobs_redelivery_timeout": 120.0})
 
     async def pending_is(count: int) -> bool:
         return bool((await job_stream.redis.xpending(queue, queue))["pending"] == count)
 
-    try:
-        async with running_worker(settings):
-            await enqueue(job_stream, Flaky(key="before-the-cut", failures=0), "g" * 32)
-            await eventually(lambda: RUNS.get("before-the-cut") == 1, "the first job")
-            await eventually_async(lambda: pending_is(0), "the first job acknowledged")
+    async with proxied(slow_redelivery) as (proxy, settings), running_worker(settings):
+        await enqueue(job_stream, Flaky(key="before-the-cut", failures=0), "g" * 32)
+        await eventually(lambda: RUNS.get("before-the-cut") == 1, "the first job")
+        await eventually_async(lambda: pending_is(0), "the first job acknowledged")
 
-            proxy.drop_replies()
-            await enqueue(job_stream, Flaky(key="reply-lost", failures=0), "h" * 32)
-            await eventually_async(lambda: pending_is(1), "the job handed to the worker")
-            assert "reply-lost" not in RUNS
-            await proxy.cut()
-            await proxy.start()
-            await eventually(lambda: RUNS.get("reply-lost") == 1, "the job whose reply was lost")
-            await eventually_async(lambda: pending_is(0), "the job acknowledged")
-    finally:
+        proxy.drop_replies()
+        await enqueue(job_stream, Flaky(key="reply-lost", failures=0), "h" * 32)
+        await eventually_async(lambda: pending_is(1), "the job handed to the worker")
+        assert "reply-lost" not in RUNS
         await proxy.cut()
+        await proxy.start()
+        await eventually(lambda: RUNS.get("reply-lost") == 1, "the job whose reply was lost")
+        await eventually_async(lambda: pending_is(0), "the job acknowledged")
 
 
 async def test_the_worker_s_reads_stop_when_cancelled_even_if_the_cancellation_was_lost(

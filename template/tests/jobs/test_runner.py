@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from app.commands.dead_jobs import dead_jobs, replay
 from app.core.config import Settings
+from app.core.jobs import create_broker
 from app.db.database import Database
 from app.db.models.item import Item
 from app.schemas.item_imports import ImportItems
@@ -175,7 +176,7 @@ async def test_a_worker_waits_out_a_redis_outage_and_then_runs_the_jobs_sent_mea
 
         await proxy.cut()
         await enqueue(job_stream, Flaky(key="during-outage", failures=0), "f" * 32)
-        await asyncio.sleep(1.0)  # the worker's reads fail meanwhile, and are tried again
+        await asyncio.sleep(0.5)  # the worker's reads fail meanwhile, and are tried again
         assert "during-outage" not in RUNS
         await proxy.start()
         await eventually(lambda: RUNS.get("during-outage") == 1, "the job sent meanwhile")
@@ -228,7 +229,11 @@ async def test_the_worker_s_reads_stop_when_cancelled_even_if_the_cancellation_w
         return await real_read(self, *args, **kwargs)
 
     monkeypatch.setattr(Redis, "xreadgroup", read_losing_a_cancellation)
-    messages = job_stream.broker.listen()
+    # A worker's broker, whose reads block for a short while (an eighth of a second): the read
+    # that lost the cancellation ends, and the loop must stop instead of reading again.
+    quick = job_stream.settings.model_copy(update={"jobs_redelivery_timeout": 0.5})
+    broker = create_broker(quick)
+    messages = broker.listen()
     reading = asyncio.create_task(anext(messages))
     try:
         await asyncio.wait_for(waiting.wait(), DEADLINE)
@@ -242,3 +247,4 @@ async def test_the_worker_s_reads_stop_when_cancelled_even_if_the_cancellation_w
             reading.cancel()
             await asyncio.wait({reading}, timeout=DEADLINE)
         await messages.aclose()
+        await broker.shutdown()

@@ -15,8 +15,11 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
+import yaml
 from copier import run_copy
 
 from tests.matrix import BASE_ANSWERS, VARIANTS, parse_assignments
@@ -65,6 +68,20 @@ def snapshot_template(dst: Path, root: Path = ROOT) -> Path:
         target = dst / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target, follow_symlinks=False)
+    return dst
+
+
+def slim_template(dst: Path, only: str, root: Path = ROOT) -> Path:
+    """Copy into dst the template's questions and its one top-level file `only` (as is, or as
+    `only.jinja`): what renders that file, without the hundreds of other paths whose names copier
+    would render as templates only to exclude them (a render of one file: ~0.9 s -> ~0.1 s)."""
+    questions = root / "copier.yml"
+    subdirectory = yaml.safe_load(questions.read_text()).get("_subdirectory", "")
+    (dst / subdirectory).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(questions, dst / "copier.yml")
+    for name in (only, f"{only}.jinja"):
+        if (root / subdirectory / name).exists():
+            shutil.copy2(root / subdirectory / name, dst / subdirectory / name)
     return dst
 
 
@@ -129,10 +146,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.matrix and args.answers:
         parser.error("--matrix renders the matrix's own answers; give no KEY=VALUE with it")
     with tempfile.TemporaryDirectory() as tmp:
-        template = snapshot_template(Path(tmp))
+        if args.only:
+            template = slim_template(Path(tmp), args.only)
+        else:
+            template = snapshot_template(Path(tmp))
         if args.matrix:
-            for number, variant in enumerate(VARIANTS):
-                render(template, variant.answers, args.dest / str(number), only=args.only)
+            # One process per core: each render is about a second of copier's own Python, and
+            # nox's sessions render the whole matrix's pyproject.toml before they start.
+            with ProcessPoolExecutor() as pool:
+                renders = pool.map(
+                    render,
+                    repeat(template),
+                    [variant.answers for variant in VARIANTS],
+                    [args.dest / str(number) for number in range(len(VARIANTS))],
+                    repeat(args.only),
+                )
+                for _ in renders:  # raise the first render's error, if any
+                    pass
         else:
             render(template, parse_assignments(args.answers), args.dest, only=args.only)
 

@@ -96,10 +96,15 @@ def test_database_files_follow_the_answer(rendered: Path, variant: Variant) -> N
 def test_only_renders_that_one_file_as_the_whole_render_has_it(
     template_snapshot: Path, tmp_path: Path
 ) -> None:
-    """What nox's shared environment reads the dependencies from (`--only pyproject.toml`)."""
+    """What nox's shared environment reads the dependencies from (`--only pyproject.toml`, from
+    a copy of the template holding only its questions and that file)."""
     answers = DEFAULTS
     whole = rendering.render(template_snapshot, answers, tmp_path / "whole")
     alone = rendering.render(template_snapshot, answers, tmp_path / "alone", only="pyproject.toml")
+    slim = rendering.slim_template(tmp_path / "slim", "pyproject.toml", root=template_snapshot)
+    from_slim = rendering.render(slim, answers, tmp_path / "from-slim", only="pyproject.toml")
 
-    assert sorted(path.name for path in alone.iterdir()) == ["pyproject.toml"]
-    assert (alone / "pyproject.toml").read_text() == (whole / "pyproject.toml").read_text()
+    expected = (whole / "pyproject.toml").read_text()
+    for render in (alone, from_slim):
+        assert sorted(path.name for path in render.iterdir()) == ["pyproject.toml"]
+        assert (render / "pyproject.toml").read_text() == expected

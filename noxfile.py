@@ -16,12 +16,9 @@ nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
-# Three workers on CI's two cores: a variant's suite spends part of its time waiting (for the
-# servers and workers it starts, for Redis, for its jobs), and with two workers the cores were
-# busy 80 % of the matrix's time; with three, 95 % (8 jobs variants: 253 s -> 228 s).
-# worksteal: the tests' lengths range from milliseconds to a minute, so a worker that runs out
-# takes another's queue instead of waiting for it.
-WORKERS = ("-n", "3", "--dist", "worksteal")
+# Two workers, one per core. worksteal: the tests' lengths range from milliseconds to a minute,
+# so a worker that runs out takes the other's queue instead of waiting for it.
+WORKERS = ("-n", "2", "--dist", "worksteal")
 
 
 def matrix_env(session: nox.Session) -> str:

@@ -79,7 +79,10 @@ async def throughput(kind: str, jobs: int) -> dict[str, Any]:
     broker.is_worker_process = True
     await broker.startup()  # ours opens the database, which the no-op job does not use
     start = time.perf_counter()
-    receiver = asyncio.create_task(run_receiver_task(broker, max_async_tasks=100))
+    # Both as app.commands.worker runs ours: JOBS_CONCURRENCY jobs at once.
+    receiver = asyncio.create_task(
+        run_receiver_task(broker, max_async_tasks=settings.jobs_concurrency)
+    )
     while not await done(redis, queue, jobs):
         await asyncio.sleep(0.01)
     seconds = time.perf_counter() - start

@@ -1,7 +1,9 @@
 """How the worker runs jobs, in process against the real Redis and a database of the test's own:
 transient failures retried with backoff, runs cut short by their time limit, the dead letter and
 its replay, an abandoned job taken over by another worker, a job delivered twice applied once,
-a job whose delivery a broken connection lost, and a worker's reads that stop when told to."""
+a worker that holds no more jobs than it can run and runs none twice at once, a payload that does
+not fit its message, a job whose delivery a broken connection lost, and a worker's reads that
+stop when told to."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -11,11 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.commands.dead_jobs import dead_jobs, replay
 from app.core.config import Settings
-from app.core.jobs import create_broker
+from app.core.jobs import create_broker, send
 from app.db.database import Database
 from app.db.models.item import Item
 from app.schemas.item_imports import ImportItems
@@ -25,6 +27,7 @@ from tests.support.jobs import (
     RUNS,
     Flaky,
     JobStream,
+    Slow,
     Stuck,
     enqueue,
     eventually,
@@ -141,6 +144,79 @@ async def test_a_job_delivered_twice_is_applied_once(
         assert await items() == 1
     finally:
         await database.close()
+
+
+async def test_a_worker_holds_no_more_jobs_than_it_runs(
+    worker_settings: Settings, job_stream: JobStream
+) -> None:
+    # A job read is handed to its worker, and its redelivery timeout runs from then: jobs read
+    # ahead would wait behind the running ones, and be handed to another worker meanwhile.
+    settings = worker_settings.model_copy(update={"jobs_concurrency": 2})
+    keys = [f"held-{n}" for n in range(5)]
+    for n, key in enumerate(keys):
+        RUNS.pop(key, None)
+        await enqueue(job_stream, Slow(key=key, seconds=0.2), f"{n:032d}")
+    held: list[int] = []
+
+    async def sample_pending() -> bool:
+        summary = await job_stream.redis.xpending(settings.jobs_queue, settings.jobs_queue)
+        held.append(summary["pending"])
+        return all(RUNS.get(key) == 1 for key in keys) and summary["pending"] == 0
+
+    async with running_worker(settings):
+        await eventually_async(sample_pending, "every job run once and acknowledged")
+    assert max(held) == 2
+
+
+async def test_a_job_its_worker_still_runs_is_not_taken_again_by_that_worker(
+    worker_settings: Settings, job_stream: JobStream
+) -> None:
+    # A run that outlasts the redelivery timeout (here by its own time limit; in production a
+    # stalled event loop): the worker keeps reading meanwhile, and finds the job idle past it.
+    RUNS.pop("long", None)
+    seconds = worker_settings.jobs_redelivery_timeout * 2
+    async with running_worker(worker_settings):
+        await enqueue(job_stream, Slow(key="long", seconds=seconds), "l" * 32)
+        await eventually_async(lambda: all_done(job_stream), "the job acknowledged")
+    assert RUNS["long"] == 1
+
+
+async def test_a_job_whose_dead_letter_could_not_be_written_runs_again(
+    worker_settings: Settings, job_stream: JobStream
+) -> None:
+    database = Database(worker_settings)
+    try:
+        async with database.session() as session:
+            await session.execute(text("DROP TABLE dead_jobs"))
+    finally:
+        await database.close()
+    RUNS.pop("unburied", None)
+    async with running_worker(worker_settings):
+        await enqueue(job_stream, Flaky(key="unburied", failures=9, transient=False), "u" * 32)
+        # Left unacknowledged, it is taken again once idle past the redelivery timeout; by the
+        # same worker, the only one.
+        await eventually(lambda: RUNS.get("unburied", 0) >= 2, "the job run again")
+
+
+async def test_a_payload_that_does_not_fit_its_message_goes_to_the_dead_letter_unrun(
+    worker_settings: Settings, job_stream: JobStream
+) -> None:
+    runs_before = dict(RUNS)
+    payload = {"name": "sent before the message had a key"}
+    async with running_worker(worker_settings):
+        await send(
+            job_stream.broker, task_name="test.flaky", task_id="p" * 32, payload=payload, labels={}
+        )
+
+        async def buried() -> bool:
+            return bool(await dead_jobs(worker_settings))
+
+        await eventually_async(buried, "a dead job")
+        await eventually_async(lambda: all_done(job_stream), "the job acknowledged")
+    [dead] = await dead_jobs(worker_settings)
+    assert (dead.attempts, dead.payload) == (0, payload)
+    assert dead.error == "UnreadableJobError: the payload does not fit the message of test.flaky"
+    assert dict(RUNS) == runs_before  # no run
 
 
 @asynccontextmanager

@@ -43,17 +43,19 @@ async def test_a_killed_worker_s_job_runs_again_and_a_stopped_one_finishes_its_j
 
     await enqueue(job_stream, Slow(trace=str(killed), seconds=KILLED_JOB_SECONDS), "k" * 32)
     first = start(SLOW_WORKER, worker_settings, tmp_path / "first.log", tmp_path / "1", **TIMINGS)
+    processes = [first]
+    log = tmp_path / "second.log"
     try:
         await eventually(lambda: marks(killed) == ["started"], "the first worker starts the job")
-    finally:
+        # The second starts while the first holds the job, which it cannot take yet: its
+        # start-up overlaps the job's redelivery timeout.
+        second = start(SLOW_WORKER, worker_settings, log, tmp_path / "2", **TIMINGS)
+        processes.append(second)
         kill(first)
-    # Read by the dead worker and never acknowledged: the job waits in the stream's pending list.
-    pending = await job_stream.redis.xpending(queue, queue)
-    assert pending["pending"] == 1
+        # Read by the dead worker and never acknowledged: the job waits in the pending list.
+        pending = await job_stream.redis.xpending(queue, queue)
+        assert pending["pending"] == 1
 
-    log = tmp_path / "second.log"
-    second = start(SLOW_WORKER, worker_settings, log, tmp_path / "2", **TIMINGS)
-    try:
         await eventually(
             lambda: marks(killed) == ["started", "started", "finished"],
             "the second worker runs the abandoned job " + log.read_text(errors="replace"),
@@ -72,8 +74,9 @@ async def test_a_killed_worker_s_job_runs_again_and_a_stopped_one_finishes_its_j
         status = await asyncio.to_thread(second.wait, 15)
         took = time.monotonic() - stopping
     finally:
-        if second.poll() is None:
-            kill(second)
+        for process in processes:
+            if process.poll() is None:
+                kill(process)
 
     assert status == 0, log.read_text(errors="replace")
     assert marks(stopped) == ["started", "finished"]

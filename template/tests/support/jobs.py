@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from taskiq import Context, TaskiqDepends
+from taskiq import AcknowledgeType, Context, TaskiqDepends
 from taskiq.api import run_receiver_task
 from taskiq.receiver import Receiver
 
@@ -104,6 +104,19 @@ async def eventually_async(check: Callable[[], Awaitable[bool]], what: str) -> N
         await asyncio.sleep(0.05)
 
 
+class Slow(JobMessage, task="test.slow", time_limit=5.0):
+    """A test job that takes `seconds` to run (its own time limit is longer), counting its runs
+    in RUNS under its key."""
+
+    key: str
+    seconds: float
+
+
+async def slow(message: Slow, context: Context = TaskiqDepends()) -> None:
+    RUNS[message.key] = RUNS.get(message.key, 0) + 1
+    await asyncio.sleep(message.seconds)
+
+
 @pytest.fixture
 async def worker_settings(
     settings_factory: Callable[..., Settings],
@@ -129,12 +142,17 @@ async def worker_settings(
 async def running_worker(settings: Settings) -> AsyncIterator[None]:
     """The worker's broker, with the test job registered, receiving in this process."""
     broker = create_worker_broker(settings)
-    test_tasks: Tasks = {Flaky: flaky, Stuck: stuck}
+    test_tasks: Tasks = {Flaky: flaky, Stuck: stuck, Slow: slow}
     for message, task in test_tasks.items():
         broker.register_task(JobRunner(settings).wrap(task), task_name=message.task_name)
     broker.is_worker_process = True
     await broker.startup()
-    receiver = asyncio.create_task(run_receiver_task(broker))
+    # As app.commands.worker runs it: JOBS_CONCURRENCY jobs at once, acknowledged by JobRunner.
+    receiver = asyncio.create_task(
+        run_receiver_task(
+            broker, max_async_tasks=settings.jobs_concurrency, ack_time=AcknowledgeType.MANUAL
+        )
+    )
     try:
         yield
     finally:

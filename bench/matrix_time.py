@@ -12,12 +12,16 @@ from typing import Any
 import matrix_costs
 from serving import RESULTS, ROOT, verdict
 
-MATRIX_TARGET_S = 20 * 60
+# Issue 19's target for the product with the jobs question in it (20 minutes before it joined).
+MATRIX_TARGET_S = 30 * 60
+# As noxfile.py's WORKERS: one more than the cores.
+WORKERS = len(os.sched_getaffinity(0)) + 1
 
 
 def measure_matrix() -> dict[str, Any]:
-    """Run the matrix as `nox -s matrix` does, on 2 workers; its output goes to a log file."""
-    command = [sys.executable, "-m", "pytest", "-m", "matrix", "-n", "2", "tests", "-q"]
+    """Run the matrix as `nox -s matrix` does; its output goes to a log file."""
+    command = [sys.executable, "-m", "pytest", "-m", "matrix", "-n", str(WORKERS)]
+    command += ["--dist", "worksteal", "tests", "-q"]
     log_path = RESULTS / "matrix.log"
     env = {**os.environ, "MATRIX_PYTHON": sys.executable, "MATRIX_TIMINGS": str(matrix_costs.FILE)}
     matrix_costs.FILE.unlink(missing_ok=True)
@@ -67,7 +71,8 @@ def report_matrix(matrix: dict[str, Any] | None) -> None:
     per_variant = matrix["per_variant_s"]
     per = f"{per_variant:.1f} s per variant" if per_variant else "no variant ran"
     print(
-        f"Matrix, variants run: {matrix['variants']}, 2 workers:  wall {matrix['wall_s']:.0f} s, "
+        f"Matrix, variants run: {matrix['variants']}, {WORKERS} workers:  "
+        f"wall {matrix['wall_s']:.0f} s, "
         f"{per}   target <= {MATRIX_TARGET_S // 60} min   {verdict(matrix['pass'])}"
     )
     if matrix["failed"] or matrix["skipped"] or matrix["timed_out"] or not matrix["variants"]:

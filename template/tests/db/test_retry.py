@@ -115,7 +115,7 @@ async def test_start_up_waits_for_the_database_then_gives_up_with_a_clear_error(
 ) -> None:
     settings = settings_factory(
         database_url=unreachable_database_url,
-        database_startup_timeout=1.0,
+        database_startup_timeout=0.3,
         log_repeat_interval=0,
         **QUICK_RETRIES,
     )
@@ -128,7 +128,7 @@ async def test_start_up_waits_for_the_database_then_gives_up_with_a_clear_error(
         async with app.router.lifespan_context(app):
             pytest.fail("the service started without its database")
 
-    # A second of retries, 10-20 ms apart: several even on a loaded machine, and then it stops.
+    # 0.3 s of retries, 10-20 ms apart: several even on a loaded machine, and then it stops.
     assert time.monotonic() - started < 5
     events = log_events(capsys)
     retries = named(events, "retry")

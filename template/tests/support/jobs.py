@@ -25,7 +25,6 @@ from app.core.jobs import JobMessage, RetryLater, StreamBroker, create_broker, s
 from app.jobs.state import Tasks
 from app.worker import JobRunner, create_worker_broker
 from tests.support.redis_server import REDIS_KEY_PREFIX
-from tests.support.transactions import migrate
 
 # Seconds to wait for what the worker does; far more than it needs.
 DEADLINE = 20.0
@@ -120,14 +119,13 @@ async def slow(message: Slow, context: Context = TaskiqDepends()) -> None:
 @pytest.fixture
 async def worker_settings(
     settings_factory: Callable[..., Settings],
-    empty_database_url: str,
+    migrated_database_url: str,
     job_stream: JobStream,
     tmp_path: Path,
 ) -> Settings:
     """A worker's settings: the test's stream, a migrated database of its own, quick retries."""
-    await asyncio.to_thread(migrate, empty_database_url)
     return settings_factory(
-        database_url=empty_database_url,
+        database_url=migrated_database_url,
         jobs_queue=job_stream.settings.jobs_queue,
         jobs_max_attempts=3,
         jobs_retry_initial_wait=0.01,

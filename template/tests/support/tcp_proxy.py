@@ -15,21 +15,24 @@ class CuttableProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
-        self._dropping_replies = False
+        self._lost_request: tuple[bytes, ...] = ()
+        self.request_lost = asyncio.Event()
 
     async def start(self) -> None:
         """Listen (again, on the same port after a cut)."""
         self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    def drop_replies(self) -> None:
-        """Let what the clients send through, and drop what the server answers, until the next
-        cut: a reply lost on the way, as when a connection breaks after the server has sent it."""
-        self._dropping_replies = True
+    def lose_replies_to(self, *request: bytes) -> None:
+        """Until the next cut, on the next connection to send a request that holds every part of
+        `request`, drop everything the server answers from then on, and set `request_lost`: the
+        reply lost on the way, as when a connection breaks after the server has sent it."""
+        self._lost_request = request
+        self.request_lost.clear()
 
     async def cut(self) -> None:
         """Reset every open connection and refuse new ones."""
-        self._dropping_replies = False
+        self._lost_request = ()
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -47,10 +50,19 @@ class CuttableProxy:
             return
         links = {writer, upstream_writer}
         self._links |= links
+        replies_lost = False
+
+        def sending(request: bytes) -> None:
+            nonlocal replies_lost
+            lost = self._lost_request
+            if lost and not self.request_lost.is_set() and all(part in request for part in lost):
+                replies_lost = True
+                self.request_lost.set()
+
         try:
             await asyncio.gather(
-                _pipe(reader, upstream_writer),
-                _pipe(upstream_reader, writer, dropping=lambda: self._dropping_replies),
+                _pipe(reader, upstream_writer, seen=sending),
+                _pipe(upstream_reader, writer, dropping=lambda: replies_lost),
                 return_exceptions=True,
             )
         finally:
@@ -60,12 +72,14 @@ class CuttableProxy:
 async def _pipe(
     source: asyncio.StreamReader,
     sink: asyncio.StreamWriter,
+    seen: Callable[[bytes], None] = lambda data: None,
     dropping: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Copy until the source ends, then end the sink: either side closing closes the link. What
-    arrives while `dropping()` is true is read and thrown away."""
+    """Copy until the source ends, then end the sink: either side closing closes the link. Each
+    piece is `seen` first; what arrives while `dropping()` is true is read and thrown away."""
     try:
         while data := await source.read(65536):
+            seen(data)
             if dropping():
                 continue
             sink.write(data)

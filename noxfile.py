@@ -57,7 +57,15 @@ def tests(session: nox.Session) -> None:
     """Run the fast tests of the questions and renders, and the full matrix (extra args: pytest)."""
     python = matrix_env(session)
     # pytest's exit 5 (no test collected) is not 0, so nox fails on it as on any other failure.
-    session.run("pytest", *WORKERS, "tests", *session.posargs, env={"MATRIX_PYTHON": python})
+    # The 30 slowest tests close the log, to show where the run's time went.
+    session.run(
+        "pytest",
+        *WORKERS,
+        "--durations=30",
+        "tests",
+        *session.posargs,
+        env={"MATRIX_PYTHON": python},
+    )
 
 
 @nox.session

@@ -19,7 +19,7 @@ ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 # One worker more than the cores: a variant's suite spends about a third of its time waiting
 # (on PostgreSQL, Redis, the processes it starts and the timeouts it tests), which the extra worker
-# fills. On 2 cores, 12 variants (bench figures in the README): 2 workers 196 and 227 s, 3 workers
+# fills. On 2 cores, 12 variants (figures in the CHANGELOG): 2 workers 196 and 227 s, 3 workers
 # 162, 189 and 195 s, 4 workers 215 s. worksteal: the tests' lengths range from milliseconds to a
 # minute, so a worker that runs out takes another's queue instead of waiting for it.
 WORKERS = ("-n", str(len(os.sched_getaffinity(0)) + 1), "--dist", "worksteal")

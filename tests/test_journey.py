@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_server
+from tests.conftest import require_server, skip_or_fail
 from tests.prompt import Prompt, copier_command, next_steps, visible
 from tests.rendering import ROOT, snapshot_template
 from tests.test_update import CONFLICT_MARKER, releases
@@ -284,6 +284,34 @@ def test_the_readme_installs_what_the_journeys_run() -> None:
     assert "pip install uv nox copier" in prerequisites.replace("\n", " ")
     for tool in ("make", "git"):
         assert f"`{tool}`" in prerequisites
+
+
+@pytest.mark.journey
+def test_the_readme_demo(template_repository: Path, tmp_path: Path) -> None:
+    """The README's first command, `nox -s demo`, run in a checkout as a user runs it: it renders,
+    installs and tests a service, migrates it, and serves it until its probes answer."""
+    readme = (ROOT / "README.md").read_text()
+    assert "\nnox -s demo " in readme, "the README no longer starts with `nox -s demo`"
+    nox = shutil.which("nox")
+    if nox is None:
+        skip_or_fail("nox is not on PATH: the README's prerequisites install it")
+    # A clone of its own: the session's environment (.nox/demo) stays out of the repository the
+    # other journeys render from.
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", str(template_repository), str(checkout)], check=True)
+    terminal = Terminal(checkout)
+    output = terminal.ok(f"{nox} -s demo -- {tmp_path / 'demo-service'}")
+    # The service's own suite ran, and nothing in it failed or was skipped.
+    summary = re.search(r"^=+ (.*) in [\d.]+s =+$", output, re.MULTILINE)
+    assert summary is not None, output
+    assert re.fullmatch(r"\d+ passed", summary[1]), summary[0]
+    for path in ("/health/live", "/health/ready", "/api/v1/info"):
+        assert f"GET {path} -> 200" in output, output
+    assert f"Ready. Start it with: cd {tmp_path / 'demo-service'} && make run" in output, output
+    # Rendered from the checkout's last commit, so `copier update` inside it finds its way back.
+    answers = (tmp_path / "demo-service" / ".copier-answers.yml").read_text()
+    assert f"_commit: {WORKING_TREE_TAG}\n" in answers, answers
+    assert f"_src_path: {checkout}\n" in answers, answers
 
 
 def render_with_flags(terminal: Terminal, template: Path, slug: str, database: str) -> str:

@@ -98,7 +98,8 @@ class Database:
     async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """One transaction, committed when the block ends; an exception rolls it back, unless
         the error says its changes are to be kept. `read_only` reads in autocommit and refuses
-        writes (app/db/session.py).
+        writes (app/db/session.py): it has nothing to commit, and a change left pending in it
+        fails at the block's end rather than vanish.
 
         The session first waits its turn at its pool's gate, then connects: connecting is the one
         step retried. A database lost halfway through a statement is a `DatabaseUnavailableError`.
@@ -119,7 +120,10 @@ class Database:
                     raise
                 finally:
                     _request_session.set(holder)
-                await session.commit()
+                if not read_only:
+                    await session.commit()
+                elif session.new or session.dirty or session.deleted:
+                    await session.flush()  # which a ReadOnlySession refuses
         except Exception as exc:
             _raise_if_lost(exc)
             raise

@@ -5,7 +5,8 @@ that is busy or out of reach means the same thing to every caller, a 503 worth r
 those errors are already the service-unavailable problem.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import ClassVar
 
 from sqlalchemy.exc import IntegrityError
@@ -23,10 +24,18 @@ class UniqueViolationError(Exception):
 
 
 async def flush(session: AsyncSession) -> None:
-    """Flush the session's changes now, so a unique violation surfaces here, as a
-    `UniqueViolationError`, rather than at commit; any other integrity error is raised as is."""
-    try:
+    """Flush the session's changes now, so a unique violation surfaces here rather than at
+    commit (`unique_violations`)."""
+    with unique_violations():
         await session.flush()
+
+
+@contextmanager
+def unique_violations() -> Iterator[None]:
+    """Around a write: a unique violation in it is raised as a `UniqueViolationError`; any other
+    integrity error is raised as is."""
+    try:
+        yield
     except IntegrityError as exc:
         if not _is_unique_violation(exc):
             raise

@@ -55,7 +55,14 @@ async def test_a_read_session_refuses_to_flush_a_change(app: FastAPI) -> None:
         session.add(Item(name="written from a GET"))
         with pytest.raises(ReadOnlySessionError, match="GET, HEAD or OPTIONS"):
             await session.flush()
-        session.expunge_all()  # or the commit at the block's end refuses the same change again
+        session.expunge_all()  # or the end of the block refuses the same change again
+
+
+async def test_a_change_left_pending_in_a_read_session_fails_at_its_end(app: FastAPI) -> None:
+    # A read session has nothing to commit; a change left in it is a bug, refused, not dropped.
+    with pytest.raises(ReadOnlySessionError, match="GET, HEAD or OPTIONS"):
+        async with database(app).session(read_only=True) as session:
+            session.add(Item(name="left pending by a GET"))
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,7 @@ class Database:
         """One transaction, committed when the block ends; an exception rolls it back, unless
         the error says its changes are to be kept. `read_only` reads in autocommit and refuses
         writes (app/db/session.py): it has nothing to commit, and a change left pending in it
-        fails at the block's end rather than vanish.
+        fails at the block's end rather than vanishing.
 
         The session first waits its turn at its pool's gate, then connects: connecting is the one
         step retried. A database lost halfway through a statement is a `DatabaseUnavailableError`.

@@ -302,7 +302,7 @@ def test_the_readme_demo(template_repository: Path, tmp_path: Path) -> None:
     terminal = Terminal(checkout)
     output = terminal.ok(f"{nox} -s demo -- {tmp_path / 'demo-service'}")
     # The service's own suite ran, and nothing in it failed or was skipped.
-    summary = re.search(r"^=+ (.*) in [\d.]+s =+$", output, re.MULTILINE)
+    summary = re.search(r"^=+ (.*) in [\d.]+s( \([\d:]+\))? =+$", output, re.MULTILINE)
     assert summary is not None, output
     assert re.fullmatch(r"\d+ passed", summary[1]), summary[0]
     for path in ("/health/live", "/health/ready", "/api/v1/info"):

@@ -129,12 +129,12 @@ async def test_a_job_delivered_twice_is_applied_once(
     worker_settings: Settings, job_stream: JobStream
 ) -> None:
     job = ImportItems(owner_id=None, items=[ItemCreate(name="once")])
-    database = Database(worker_settings)
     # Room for each run: on SQLite the second delivery waits for the first one's write lock, and
     # on a loaded machine that wait outlasted the 0.1 s limit the other tests run with.
     worker_settings = worker_settings.model_copy(
         update={"jobs_time_limit": 2.0, "jobs_redelivery_timeout": 10.0}
     )
+    database = Database(worker_settings)
 
     async def items() -> int:
         async with database.session(read_only=True) as session:

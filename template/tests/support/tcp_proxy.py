@@ -31,7 +31,8 @@ class CuttableProxy:
         self.request_lost.clear()
 
     async def cut(self) -> None:
-        """Reset every open connection and refuse new ones."""
+        """Reset every open connection, those still being linked to the server included, and
+        refuse new ones; once it returns, nothing more passes."""
         self._lost_request = ()
         server, self._server = self._server, None
         if server is not None:
@@ -41,12 +42,23 @@ class CuttableProxy:
         self._links.clear()
         if server is not None:
             await server.wait_closed()
+        # An aborted transport closes its socket at the event loop's next turn.
+        await asyncio.sleep(0)
 
     async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Known before the server's side is open, so that a cut meanwhile resets this one too: a
+        # link left out of the cut would carry a reply the outage should have stopped.
+        self._links.add(writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.transport.abort()
+            self._links.discard(writer)
+            return
+        if self._server is None or writer.transport.is_closing():  # cut meanwhile
+            writer.transport.abort()
+            upstream_writer.transport.abort()
+            self._links.discard(writer)
             return
         links = {writer, upstream_writer}
         self._links |= links

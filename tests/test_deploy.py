@@ -542,7 +542,11 @@ def test_compose_matches_the_answers(
     database = str(variant.answers["database"])
     uses_redis = variant.answers["rate_limit_backend"] == "redis" or has_jobs(variant)
     expected = EXPECTED_SERVICES[database] | ({"redis"} if uses_redis else set())
-    assert set(services) == expected | ({"worker", "scheduler"} if has_jobs(variant) else set())
+    assert set(services) == (
+        expected
+        | ({"worker", "scheduler"} if has_jobs(variant) else set())
+        | ({"mailpit"} if variant.answers["auth"] == "jwt" else set())
+    )
 
     app = services["app"]
     assert app["build"] == "."
@@ -585,6 +589,11 @@ def test_compose_matches_the_answers(
         assert app["volumes"] == migrate["volumes"] == ["data:/data"]
         volume = "data"
     assert volume in compose["volumes"], "the data lives on a named volume"
+    if variant.answers["auth"] == "jwt":
+        # Account mail, from every service of the image, goes to Mailpit's SMTP port.
+        assert services["mailpit"]["ports"] == ["127.0.0.1:8025:8025", "127.0.0.1:1025:1025"]
+        assert app["environment"]["SMTP_HOST"] == "mailpit"
+        assert app["environment"]["SMTP_PORT"] == "1025"
     if has_jobs(variant):
         # Jobs wait in Redis: its append-only file lives on a volume, so a restart keeps them.
         redis = services["redis"]

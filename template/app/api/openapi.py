@@ -1,5 +1,6 @@
 """Error answers in the OpenAPI document: one Problem schema, under application/problem+json."""
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -32,12 +33,19 @@ FORM_BODY_ERRORS = (400, 413, 422)
 DATABASE_ERRORS = (503,)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Declare the problem answers an operation can give; every operation can give a 500."""
+def problem_responses(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """Declare the problem answers an operation can give; every operation can give a 500.
+
+    `described` gives a status a description of the operation's own, in place of the usual one:
+    `described={400: "... or the token is used, expired or unknown."}`.
+    """
+    descriptions = ERROR_DESCRIPTIONS | dict(described or {})
     return {
         status: {
             "model": ValidationProblem if status == HTTPStatus.UNPROCESSABLE_ENTITY else Problem,
-            "description": ERROR_DESCRIPTIONS[status],
+            "description": descriptions[status],
         }
         for status in sorted({*statuses, 500})
     }

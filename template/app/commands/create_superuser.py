@@ -15,7 +15,6 @@ from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.security import Security
 from app.db.database import Database
-from app.db.repositories.refresh_tokens import RefreshTokenRepository
 from app.db.repositories.users import UserRepository
 from app.schemas.users import UserCreate
 from app.services.users import UserService
@@ -32,7 +31,7 @@ async def ensure_superuser(settings: Settings, email: str, password: str) -> str
             users = UserRepository(session)
             existing = await users.get_by_email(data.email)
             if existing is None:
-                service = UserService(users, RefreshTokenRepository(session), Security(settings))
+                service = UserService.on(session, Security(settings))
                 await service.register(data, is_superuser=True)
                 outcome = "created"
             elif existing.is_superuser and existing.is_active:

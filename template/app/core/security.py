@@ -101,15 +101,21 @@ class Security:
         return int(claims["sub"])
 
     def issue_refresh_token(self, now: datetime | None = None) -> IssuedRefreshToken:
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         issued = now or datetime.now(UTC)
         return IssuedRefreshToken(
             token=token,
-            token_hash=hash_refresh_token(token),
+            token_hash=hash_token(token),
             expires_at=issued + timedelta(days=self.settings.refresh_token_days),
         )
 
 
-def hash_refresh_token(token: str) -> str:
-    # A fast hash is right here: the token is 256 random bits, not a guessable password.
+def new_token() -> str:
+    """A random token for a link or a refresh: 256 bits, URL-safe. Only its hash is stored."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What is stored of a token. A fast hash is right here: the token is 256 random bits, not a
+    guessable password."""
     return hashlib.sha256(token.encode()).hexdigest()

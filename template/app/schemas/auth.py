@@ -6,7 +6,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from app.schemas.text import Text, storable_text
-from app.schemas.users import PASSWORD_MAX_LENGTH, normalize_email
+from app.schemas.users import PASSWORD_MAX_LENGTH, Email, Password, normalize_email
 
 
 class LoginRequest(BaseModel):
@@ -46,3 +46,24 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 scheme name
     expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+
+
+class PasswordResetAccepted(BaseModel):
+    detail: str = Field(
+        default="If the address belongs to an account, a link to reset its password is on its way.",
+        description="The same whether or not the address has an account.",
+    )
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Generous, like the refresh token's: a wrong token is refused as such, with a 400.
+    token: Text = Field(min_length=1, max_length=4096)
+    new_password: Password

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import UnauthorizedError
 from app.core.principal import Principal
-from app.core.security import Security, hash_refresh_token
+from app.core.security import Security, hash_token
 from app.db.models.refresh_token import RefreshToken
 from app.db.models.user import User
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
@@ -65,7 +65,7 @@ class AuthService:
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         now = datetime.now(UTC)
-        stored = await self.tokens.get_by_hash_for_update(hash_refresh_token(refresh_token))
+        stored = await self.tokens.get_by_hash_for_update(hash_token(refresh_token))
         if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
             raise UnauthorizedError(REFRESH_REFUSED)
         if stored.used_at is not None:
@@ -79,7 +79,7 @@ class AuthService:
 
     async def logout(self, refresh_token: str) -> None:
         """End the session the token belongs to; an unknown token is already logged out."""
-        stored = await self.tokens.get_by_hash_for_update(hash_refresh_token(refresh_token))
+        stored = await self.tokens.get_by_hash_for_update(hash_token(refresh_token))
         if stored is not None:
             await self.tokens.revoke_family(stored.family_id, datetime.now(UTC))
 

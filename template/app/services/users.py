@@ -11,6 +11,7 @@ from app.core.principal import Principal
 from app.core.security import Security
 from app.db.errors import UniqueViolationError
 from app.db.models.user import User
+from app.db.repositories.password_resets import PasswordResetRepository
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
 from app.db.repositories.users import UserRepository
 from app.schemas.users import PasswordChange, UserCreate
@@ -21,11 +22,17 @@ from app.services.auth import ACCESS_REFUSED
 class UserService:
     users: UserRepository
     tokens: RefreshTokenRepository
+    resets: PasswordResetRepository
     security: Security
 
     @classmethod
     def on(cls, session: AsyncSession, security: Security) -> Self:
-        return cls(UserRepository(session), RefreshTokenRepository(session), security)
+        return cls(
+            UserRepository(session),
+            RefreshTokenRepository(session),
+            PasswordResetRepository(session),
+            security,
+        )
 
     async def register(self, data: UserCreate, *, is_superuser: bool = False) -> User:
         user = User(
@@ -47,5 +54,7 @@ class UserService:
         if not valid:
             raise ForbiddenError("The current password is not correct.")
         await self.users.set_password_hash(user, self.security.hash_password(data.new_password))
-        # Every session of the old password ends: its refresh tokens stop working.
+        # Every session of the old password ends: its refresh tokens stop working, and so does a
+        # reset link mailed before.
         await self.tokens.revoke_all_of_user(user.id, datetime.now(UTC))
+        await self.resets.discard_of_user(user.id)

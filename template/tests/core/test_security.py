@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.core.config import DEFAULT_JWT_SECRET
-from app.core.security import InvalidTokenError, Security, hash_refresh_token
+from app.core.security import InvalidTokenError, Security, hash_token
 from tests.conftest import SettingsFactory
 
 
@@ -70,5 +70,5 @@ def test_refresh_tokens_are_random_and_stored_only_as_a_hash(
     first, second = security.issue_refresh_token(), security.issue_refresh_token()
 
     assert first.token != second.token
-    assert first.token_hash == hash_refresh_token(first.token)
+    assert first.token_hash == hash_token(first.token)
     assert first.token not in first.token_hash

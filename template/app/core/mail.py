@@ -1,7 +1,6 @@
 """Account mail: written from the templates in app/templates/email/ and sent over SMTP.
 
-`Mailer.send` makes one attempt and raises when it fails; the caller decides how often to try:
-`deliver` below, after a response, or the job queue's retries when a mail is a job.
+`Mailer.send` makes one attempt and raises when it fails; who sends decides how often to try.
 """
 
 import html
@@ -12,20 +11,10 @@ from string import Template
 
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from app.core.config import Settings
-from app.core.resilience import record_retries_exhausted, record_retry
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
-# A send that failed for one of these may succeed later: the server was away, slow or busy.
-MAIL_FAILURES = (aiosmtplib.SMTPException, OSError)
 
 
 class Mail(BaseModel):
@@ -81,26 +70,3 @@ class Mailer:
             start_tls=settings.smtp_security == "starttls",
             timeout=settings.smtp_timeout,
         )
-
-
-async def deliver(mailer: Mailer, mail: Mail) -> None:
-    """Send a mail after the response that caused it: `MAIL_SEND_ATTEMPTS` tries with growing,
-    jittered waits; a mail that still cannot go is logged (`retries_exhausted`, never its body,
-    which may carry a token) and dropped. It never raises: the request has been answered."""
-    settings = mailer.settings
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(settings.mail_send_attempts),
-        wait=wait_random_exponential(multiplier=settings.mail_retry_initial_wait, max=30.0),
-        retry=retry_if_exception_type(MAIL_FAILURES),
-        before_sleep=_before_sleep,
-        reraise=True,
-    )
-    try:
-        await retrying(mailer.send, mail)
-    except MAIL_FAILURES as exc:
-        record_retries_exhausted("mail_send", attempts=settings.mail_send_attempts, error=exc)
-
-
-def _before_sleep(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome is not None else None
-    record_retry("mail_send", attempt=state.attempt_number, wait=state.upcoming_sleep, error=error)

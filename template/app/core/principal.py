@@ -12,4 +12,5 @@ class Principal:
     email: str
     is_active: bool
     is_superuser: bool
+    is_verified: bool
     created_at: datetime

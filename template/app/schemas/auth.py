@@ -67,3 +67,22 @@ class PasswordResetConfirm(BaseModel):
     # Generous, like the refresh token's: a wrong token is refused as such, with a 400.
     token: Text = Field(min_length=1, max_length=4096)
     new_password: Password
+
+
+class VerificationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+
+
+class VerificationAccepted(BaseModel):
+    detail: str = Field(
+        default="If the address belongs to an account still to verify, a link is on its way.",
+        description="The same whether or not the address has an account, or a verified one.",
+    )
+
+
+class EmailVerification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: Text = Field(min_length=1, max_length=4096)

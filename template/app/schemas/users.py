@@ -17,13 +17,15 @@ def normalize_email(value: str) -> str:
     return value.strip().lower()
 
 
+# Something@something.something, with no whitespace or control character inside: no SMTP
+# server takes those, and mail goes to this address.
+EMAIL_PATTERN = r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
+
 # The constraints come first: pydantic documents a pattern only when it is checked before any
 # after-validator (a lone surrogate fails the str check itself, before the pattern).
 Email = Annotated[
     str,
-    Field(
-        max_length=320, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$", examples=["ada@example.com"]
-    ),
+    Field(max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"]),
     AfterValidator(storable_text),
     AfterValidator(normalize_email),
 ]
@@ -44,6 +46,7 @@ class UserRead(BaseModel):
     email: str
     is_active: bool
     is_superuser: bool
+    is_verified: bool
     created_at: datetime
 
 

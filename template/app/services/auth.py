@@ -12,7 +12,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import UnauthorizedError
+from app.core.errors import ForbiddenError, UnauthorizedError
 from app.core.principal import Principal
 from app.core.security import Security, hash_token
 from app.db.models.refresh_token import RefreshToken
@@ -25,6 +25,10 @@ from app.schemas.text import storable_text
 BAD_CREDENTIALS = "Incorrect e-mail address or password."
 REFRESH_REFUSED = "The refresh token is invalid, expired or revoked."
 ACCESS_REFUSED = "The access token is invalid or expired."
+UNVERIFIED = (
+    "The e-mail address is not verified yet: follow the link mailed at sign-up, or ask for a "
+    "new one at /api/v1/auth/verify-email/resend."
+)
 
 
 class RefreshTokenReusedError(UnauthorizedError):
@@ -59,6 +63,9 @@ class AuthService:
         # An inactive user gets the same answer as a wrong password: nothing to enumerate.
         if not valid or not user.is_active:
             raise UnauthorizedError(BAD_CREDENTIALS)
+        # Said only to the holder of the right password: it tells nothing to a guesser.
+        if self.security.settings.email_verification_required and not user.is_verified:
+            raise ForbiddenError(UNVERIFIED)
         if new_hash is not None:  # a legacy (bcrypt) or weaker hash: upgrade it now
             await self.users.set_password_hash(user, new_hash)
         return await self._issue(user, family_id=uuid.uuid4().hex)

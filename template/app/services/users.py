@@ -11,7 +11,7 @@ from app.core.principal import Principal
 from app.core.security import Security
 from app.db.errors import UniqueViolationError
 from app.db.models.user import User
-from app.db.repositories.password_resets import PasswordResetRepository
+from app.db.repositories.account_tokens import AccountTokenRepository
 from app.db.repositories.refresh_tokens import RefreshTokenRepository
 from app.db.repositories.users import UserRepository
 from app.schemas.users import PasswordChange, UserCreate
@@ -22,7 +22,7 @@ from app.services.auth import ACCESS_REFUSED
 class UserService:
     users: UserRepository
     tokens: RefreshTokenRepository
-    resets: PasswordResetRepository
+    account_tokens: AccountTokenRepository
     security: Security
 
     @classmethod
@@ -30,15 +30,18 @@ class UserService:
         return cls(
             UserRepository(session),
             RefreshTokenRepository(session),
-            PasswordResetRepository(session),
+            AccountTokenRepository(session),
             security,
         )
 
-    async def register(self, data: UserCreate, *, is_superuser: bool = False) -> User:
+    async def register(
+        self, data: UserCreate, *, is_superuser: bool = False, is_verified: bool = False
+    ) -> User:
         user = User(
             email=data.email,
             password_hash=self.security.hash_password(data.password),
             is_superuser=is_superuser,
+            is_verified=is_verified,
         )
         try:
             return await self.users.add(user)
@@ -57,4 +60,4 @@ class UserService:
         # Every session of the old password ends: its refresh tokens stop working, and so does a
         # reset link mailed before.
         await self.tokens.revoke_all_of_user(user.id, datetime.now(UTC))
-        await self.resets.discard_of_user(user.id)
+        await self.account_tokens.discard(user.id, "password_reset")

@@ -1,4 +1,4 @@
-"""The first-superuser command is idempotent."""
+"""The first-superuser command is idempotent, and its user needs no verification mail."""
 
 from sqlalchemy import select
 
@@ -24,5 +24,6 @@ async def test_it_creates_once_then_leaves_the_user_alone(
         await database.close()
         assert len(users) == 1
         assert users[0].is_superuser
+        assert users[0].is_verified  # the operator's word: no mail to confirm it
     finally:
         await delete_committed_user(settings, EMAIL)

@@ -16,7 +16,7 @@ ReadConnector = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 # Built once, so every lookup hits SQLAlchemy's compiled-statement cache.
 PRINCIPAL_BY_ID = select(
-    User.id, User.email, User.is_active, User.is_superuser, User.created_at
+    User.id, User.email, User.is_active, User.is_superuser, User.is_verified, User.created_at
 ).where(User.id == bindparam("user_id"))
 
 
@@ -55,4 +55,8 @@ class UserRepository:
 
     async def set_password_hash(self, user: User, password_hash: str) -> None:
         user.password_hash = password_hash
+        await self.session.flush()
+
+    async def mark_verified(self, user: User) -> None:
+        user.is_verified = True
         await self.session.flush()

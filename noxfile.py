@@ -128,7 +128,8 @@ def demo(session: nox.Session) -> None:
 
     uv("sync", "--directory", str(destination))
     uv("run", "--directory", str(destination), "python", "-m", "app.commands.export_openapi")
-    uv("run", "--directory", str(destination), "pytest")
+    # As `make test` runs it: on every core.
+    uv("run", "--directory", str(destination), "pytest", "-n", "auto", "--dist", "worksteal")
     uv("run", "--directory", str(destination), "alembic", "upgrade", "head")
     _serve_once(session, destination)
     start = "make run"

@@ -5,7 +5,7 @@ import logging.config
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -39,6 +39,21 @@ class StderrLogger:
             stream.flush()
 
     debug = info = warning = error = critical = exception = msg
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """The stdlib handler of the libraries' lines (uvicorn, gunicorn, SQLAlchemy...), which
+    looks stderr up at each record, as StderrLogger does and as stdlib's own last-resort handler
+    does: a handler made while a test captured stderr would otherwise keep writing to that
+    capture after it has closed."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """StreamHandler's constructor sets a stream; this handler always takes sys.stderr."""
 
 
 def configure_logging(
@@ -87,7 +102,6 @@ def _pipeline(
 def _stdlib_config(
     shared: list[structlog.typing.Processor], renderer: structlog.typing.Processor, level: str
 ) -> dict[str, Any]:
-    handler_config: dict[str, Any] = {"class": "logging.StreamHandler", "formatter": "structlog"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -101,7 +115,7 @@ def _stdlib_config(
                 ],
             }
         },
-        "handlers": {"default": handler_config},
+        "handlers": {"default": {"()": StderrHandler, "formatter": "structlog"}},
         "root": {"handlers": ["default"], "level": level},
         "loggers": {
             **{name: {"handlers": [], "propagate": True} for name in SERVER_LOGGERS},

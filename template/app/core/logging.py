@@ -47,13 +47,10 @@ class StderrHandler(logging.StreamHandler[TextIO]):
     does: a handler made while a test captured stderr would otherwise keep writing to that
     capture after it has closed."""
 
-    @property
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: TextIO) -> None:
-        """StreamHandler's constructor sets a stream; this handler always takes sys.stderr."""
+    def emit(self, record: logging.LogRecord) -> None:
+        # Under the handler's lock (Handler.handle takes it), so no other thread sees the swap.
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def configure_logging(

@@ -9,6 +9,7 @@ Command line (nox runs it inside its session's environment, where copier is inst
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import shutil
@@ -109,24 +110,26 @@ def render_copy(src: Path, answers: Mapping[str, object], dst: Path) -> Path:
     copy that render, which takes a few milliseconds where copier takes about a second.
 
     The renders are kept beside the snapshot (`<snapshot>.renders/`), so processes that share a
-    snapshot (pytest-xdist's workers) share them. Each is rendered in a directory of its own and
-    renamed into place whole: a process that loses the race uses the winner's.
+    snapshot (pytest-xdist's workers) share them. A process that asks for a render another is
+    making waits for it (a lock file per render) instead of making it too: the workers walk the
+    variants in the same order, and without the lock a third of the renders of a run were made
+    twice. Each is rendered in a directory of its own and renamed into place whole, so a render
+    that fails or is killed leaves nothing behind.
     """
     merged = {**BASE_ANSWERS, **answers}
     key = hashlib.sha256(json.dumps(merged, sort_keys=True, default=str).encode()).hexdigest()
     cache = src.parent / f"{src.name}.renders"
     cache.mkdir(exist_ok=True)
     kept = cache / key[:16]
-    if not kept.exists():
-        staging = Path(tempfile.mkdtemp(dir=cache, prefix="rendering-"))
-        try:
-            render(src, answers, staging / "service")
-            (staging / "service").rename(kept)
-        except OSError:
-            if not kept.exists():
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with (cache / f"{key[:16]}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not kept.exists():
+            staging = Path(tempfile.mkdtemp(dir=cache, prefix="rendering-"))
+            try:
+                render(src, answers, staging / "service")
+                (staging / "service").rename(kept)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(kept, dst, symlinks=True)
     return dst
 

@@ -1,9 +1,12 @@
-"""Every variant renders to clean files: no Jinja left over, parseable config, tidy whitespace."""
+"""Every variant renders to clean files: no Jinja left over, parseable config, tidy whitespace; and
+the harness renders each set of answers once per run."""
 
 from __future__ import annotations
 
 import re
+import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,32 @@ def test_only_renders_that_one_file_as_the_whole_render_has_it(
     for render in (alone, from_slim):
         assert sorted(path.name for path in render.iterdir()) == ["pyproject.toml"]
         assert (render / "pyproject.toml").read_text() == expected
+
+
+def test_a_render_asked_for_twice_at_once_is_made_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two workers asking for the same answers together: the second waits for the first's render
+    and copies it (tests/rendering.py's `render_copy`), instead of rendering it as well."""
+    made: list[Path] = []
+
+    def slow_render(src: Path, answers: object, dst: Path) -> Path:
+        made.append(dst)
+        time.sleep(0.5)  # long enough for the other thread to ask meanwhile
+        dst.mkdir(parents=True)
+        (dst / "rendered").write_text(str(len(made)))
+        return dst
+
+    monkeypatch.setattr(rendering, "render", slow_render)
+    src = tmp_path / "snapshot"
+    src.mkdir()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        copies = list(
+            pool.map(
+                lambda name: rendering.render_copy(src, DEFAULTS, tmp_path / name),
+                ["first", "second"],
+            )
+        )
+
+    assert len(made) == 1
+    assert [(copy / "rendered").read_text() for copy in copies] == ["1", "1"]

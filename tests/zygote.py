@@ -16,7 +16,7 @@ or, without one, to `output` too.
 Only third-party libraries are imported here, never a variant's own code, and each is imported
 with warnings as errors (the rendered suites' `filterwarnings = ["error"]`), so a library that
 warns on import fails here as it would fail a user's `pytest`. Libraries that read the
-environment on import (prometheus_client) are left to each step.
+environment on import (prometheus_client, OpenTelemetry's instrumentations) are left to each step.
 """
 
 import gc
@@ -43,6 +43,14 @@ PLUGINS = (
     "pytest_asyncio.plugin",
     "schemathesis",
     "schemathesis.pytest.plugin",
+    # What pytest and the plugins above import once a run starts: the debugger, pytest-xdist's
+    # plugin (loaded by every run once installed) and schemathesis's reporters.
+    "pdb",
+    "xdist.plugin",
+    "xdist.looponfail",
+    "schemathesis.pytest.xdist",
+    "schemathesis.reporting.html.writer",
+    "schemathesis.reporting.junitxml",
 )
 # What the services import; under pytest their warnings are errors.
 LIBRARIES = (
@@ -66,6 +74,25 @@ LIBRARIES = (
     "limits.aio.storage",
     "redis.asyncio",
     "openapi_spec_validator",
+    # What the services' fuzz test builds from its OpenAPI document, and the libraries of the
+    # services' other answers (jobs, account mail, Sentry): about a second of each suite's
+    # collection, on every variant that has them.
+    "schemathesis.specs.openapi.schemas",
+    "schemathesis.specs.openapi.checks",
+    "schemathesis.specs.openapi.coverage",
+    "schemathesis.python.asgi",
+    "schemathesis.transport.asgi",
+    "pydantic.v1",
+    "pwdlib.hashers.argon2",
+    "aiosmtplib",
+    "aiosmtpd.controller",
+    "tenacity",
+    "taskiq",
+    "taskiq.api",
+    "taskiq.cli.worker.cmd",
+    "taskiq_redis",
+    "sentry_sdk",
+    "sentry_sdk.integrations.fastapi",
 )
 # The tools' own modules, for their steps.
 TOOLS = ("mypy.main", "mypy.api", "deptry.cli", "importlinter.cli")

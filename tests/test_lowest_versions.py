@@ -44,9 +44,10 @@ def service_environment(tmp_path: Path) -> dict[str, str]:
 
     nox exports VIRTUAL_ENV, and with its uv backend UV_PROJECT_ENVIRONMENT and UV_PYTHON, for
     its session; uv would install into, or list, that environment instead of the service's own
-    `.venv`.
+    `.venv`. PYTHONDONTWRITEBYTECODE goes too, as no user sets it: with it, each of the suite's
+    processes compiled every library it imports again.
     """
-    dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON"}
+    dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONDONTWRITEBYTECODE"}
     env = {
         key: value
         for key, value in os.environ.items()

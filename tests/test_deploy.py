@@ -626,6 +626,26 @@ def postgres_admin(python: str, *statements: str) -> None:
     run([python, "-c", ADMIN_SCRIPT, ADMIN_URL, *statements])
 
 
+# redis is the jobs variants' client, so the shared environment has it whenever they run.
+FORGET_SCRIPT = """\
+import sys, redis
+client = redis.Redis.from_url(sys.argv[1])
+for key in client.scan_iter(match=sys.argv[2] + "*"):
+    client.delete(key)
+"""
+
+
+@contextmanager
+def redis_keys(python: str) -> Iterator[str]:
+    """A prefix of this test's own for keys in this machine's Redis; its keys (a stream has no
+    TTL) are deleted at the end."""
+    prefix = f"deploy-{uuid.uuid4().hex}"
+    try:
+        yield prefix
+    finally:
+        run([python, "-c", FORGET_SCRIPT, TEST_REDIS_URL, prefix])
+
+
 @dataclass
 class Database:
     """The database a started service uses: its environment, and how to take it away."""
@@ -933,11 +953,14 @@ def test_the_worker_and_the_scheduler_start_as_deployed(
     scheduler = load_yaml(project / BASE / "scheduler.yaml")["spec"]["template"]["spec"]
     (scheduler_container,) = scheduler["containers"]
     grace = float(pod["terminationGracePeriodSeconds"])
-    with service_database(variant, project, matrix_python, tmp_path) as database:
+    with (
+        service_database(variant, project, matrix_python, tmp_path) as database,
+        redis_keys(matrix_python) as queue,
+    ):
         env = deployed_env(project, database.env)
         # The pod's own /tmp and the cluster's stream are this test's here.
         heartbeat = tmp_path / "heartbeat"
-        env |= {"JOBS_HEARTBEAT_FILE": str(heartbeat), "JOBS_QUEUE": f"deploy-{uuid.uuid4().hex}"}
+        env |= {"JOBS_HEARTBEAT_FILE": str(heartbeat), "JOBS_QUEUE": queue}
         ports = {port["name"]: port["containerPort"] for port in worker.get("ports", [])}
         if variant.answers["metrics"]:
             assert list(ports.values()) == [9100], "JOBS_METRICS_PORT's default"

@@ -383,7 +383,6 @@ def report_jobs(jobs: dict[str, Any] | None) -> None:
         print(f"  {kind:<5} {jobs['jobs_per_s'][kind]:>9.0f} jobs/s")
     target = jobs["targets"]["ratio"]
     passed = verdict(jobs["ratio"] >= target)
-    passed = verdict(jobs["ratio"] >= target)
     print(f"  ours / bare {jobs['ratio']:>9.3f}   target >= {target:g}   {passed}")
     latency = jobs["latency"]
     print(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_server, skip_or_fail
+from tests.conftest import outer_environment, require_server, skip_or_fail
 from tests.prompt import Prompt, copier_command, next_steps, visible
 from tests.rendering import ROOT, snapshot_template
 from tests.test_update import CONFLICT_MARKER, releases
@@ -56,13 +56,8 @@ class Step:
         return self.output
 
 
-NOT_FROM_A_USERS_SHELL = {
-    "VIRTUAL_ENV",
-    "UV_PROJECT_ENVIRONMENT",
-    "UV_PYTHON",
-    "PYTHONPATH",
-    "PYTHONDONTWRITEBYTECODE",
-}
+# What nox sets to point uv and Python at its own session.
+NOT_FROM_A_USERS_SHELL = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONPATH"}
 
 
 class Terminal:
@@ -70,12 +65,14 @@ class Terminal:
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        # The user's environment, minus what nox sets to point uv at its own session, and minus
-        # PYTHONDONTWRITEBYTECODE, which a user's shell does not set: with it, every process of a
-        # journey (each pytest worker, each server the suites start) compiled every library it
-        # imports again, about a quarter of a journey's CPU time (the CHANGELOG has the figures).
+        # The user's environment: the outer one (`outer_environment`: without pytest's variables,
+        # such as the xdist worker this test runs in, and without PYTHONDONTWRITEBYTECODE, with
+        # which every process of a journey compiled every library it imports again, about a
+        # quarter of a journey's CPU time; the CHANGELOG has the figures), minus nox's own.
         self.env = {
-            key: value for key, value in os.environ.items() if key not in NOT_FROM_A_USERS_SHELL
+            key: value
+            for key, value in outer_environment().items()
+            if key not in NOT_FROM_A_USERS_SHELL
         }
         self.env.update(
             {

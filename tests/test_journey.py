@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -241,7 +242,9 @@ def drop_database(name: str) -> None:
         "    await connection.close()\n"
         "asyncio.run(main())\n"
     )
-    python = os.environ.get("MATRIX_PYTHON", "python")
+    # This interpreter is nox's shared environment's when MATRIX_PYTHON is not set (a bare "python"
+    # on PATH may have no asyncpg, and the database stayed).
+    python = os.environ.get("MATRIX_PYTHON") or sys.executable
     subprocess.run([python, "-c", script, ADMIN_URL, name], check=False, capture_output=True)
 
 

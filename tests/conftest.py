@@ -77,13 +77,52 @@ def outer_environment() -> dict[str, str]:
     }
 
 
+# What nox exports for its session (VIRTUAL_ENV, and with its uv backend UV_PROJECT_ENVIRONMENT
+# and UV_PYTHON; uv would install into, or list, that environment instead of a service's own
+# `.venv`), and PYTHONPATH, which would put another tree's modules first. A user's shell has none.
+NOX_SESSION_VARIABLES = frozenset(
+    {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONPATH"}
+)
+
+
+def users_environment() -> dict[str, str]:
+    """The outer environment as a user's shell has it, for the commands a user would type (`uv`,
+    `make`, copier): `outer_environment` without NOX_SESSION_VARIABLES."""
+    return {
+        key: value for key, value in outer_environment().items() if key not in NOX_SESSION_VARIABLES
+    }
+
+
+# Statements run as PostgreSQL's superuser, one after the other, by `shared_python()` (asyncpg is
+# the postgresql variant's driver, so the shared environment always has it):
+# `[python, "-c", ADMIN_SCRIPT, ADMIN_URL, *statements]`.
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ADMIN_SCRIPT = """\
+import asyncio, sys, asyncpg
+async def main():
+    connection = await asyncpg.connect(sys.argv[1])
+    try:
+        for statement in sys.argv[2:]:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+asyncio.run(main())
+"""
+
+
+def shared_python() -> str:
+    """MATRIX_PYTHON, the shared environment's interpreter, or else this one (the tests'
+    environment, which holds the same libraries when nox made it)."""
+    return os.environ.get("MATRIX_PYTHON") or sys.executable
+
+
 @pytest.fixture(scope="session")
 def warm_python() -> Iterator[Callable[[], WarmPython]]:
     """This worker's warm interpreter (tests/warm.py) of MATRIX_PYTHON's environment (else this
     one's), started at its first use and stopped with the session. Each command it runs gets its
     own environment.
     """
-    python = os.environ.get("MATRIX_PYTHON") or sys.executable
+    python = shared_python()
     started: list[WarmPython] = []
 
     def get() -> WarmPython:

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import require_server, skip_or_fail
+from tests.conftest import ADMIN_SCRIPT, ADMIN_URL, require_server, skip_or_fail
 from tests.matrix import Variant, deploy_variants, selected_variants
 from tests.rendering import render_copy
 from tests.warm import WarmPython
@@ -45,7 +45,6 @@ BASE = Path("deploy/kubernetes/base")
 OVERLAY = Path("deploy/kubernetes/overlays/production")
 MIGRATE = ["alembic", "upgrade", "head"]
 CREATE_DATABASE = "python -m app.commands.create_database"
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 START_TIMEOUT = 30  # seconds for the service to answer its first request
 # The variables gunicorn.conf.py reads; the checks of its defaults run without them.
@@ -606,20 +605,6 @@ def test_compose_matches_the_answers(
 
 
 # --- the service, started as the image starts it (matrix) ------------------------------------
-
-
-# asyncpg is the postgresql variant's driver, so the shared environment always has it.
-ADMIN_SCRIPT = """\
-import asyncio, sys, asyncpg
-async def main():
-    connection = await asyncpg.connect(sys.argv[1])
-    try:
-        for statement in sys.argv[2:]:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-asyncio.run(main())
-"""
 
 
 def postgres_admin(python: str, *statements: str) -> None:

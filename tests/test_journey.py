@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,14 +26,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import outer_environment, require_server, skip_or_fail
+from tests.conftest import (
+    ADMIN_SCRIPT,
+    ADMIN_URL,
+    require_server,
+    shared_python,
+    skip_or_fail,
+    users_environment,
+)
 from tests.prompt import Prompt, copier_command, next_steps, visible
 from tests.rendering import ROOT, snapshot_template
 from tests.test_update import CONFLICT_MARKER, releases
 
 # Newer than any release, so a plain `copier copy` or `copier update` picks the working tree.
 WORKING_TREE_TAG = "99.0.0"
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The user's edit of a default in a file the template owns: tokens last 30 minutes, not 15.
 TEMPLATE_LIFETIME = "access_token_minutes: int = Field(default=15,"
 USER_LIFETIME = "access_token_minutes: int = Field(default=30,"
@@ -57,24 +62,16 @@ class Step:
         return self.output
 
 
-# What nox sets to point uv and Python at its own session.
-NOT_FROM_A_USERS_SHELL = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON", "PYTHONPATH"}
-
-
 class Terminal:
     """A shell session: one working directory, the user's PATH, no CI-only shortcuts."""
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        # The user's environment: the outer one (`outer_environment`: without pytest's variables,
-        # such as the xdist worker this test runs in, and without PYTHONDONTWRITEBYTECODE, with
-        # which every process of a journey compiled every library it imports again, about a
-        # quarter of a journey's CPU time; the CHANGELOG has the figures), minus nox's own.
-        self.env = {
-            key: value
-            for key, value in outer_environment().items()
-            if key not in NOT_FROM_A_USERS_SHELL
-        }
+        # The user's environment: without pytest's variables (such as the xdist worker this test
+        # runs in), nox's, or PYTHONDONTWRITEBYTECODE, with which every process of a journey
+        # compiled every library it imports again, about a quarter of a journey's CPU time (the
+        # CHANGELOG has the figures).
+        self.env = users_environment()
         self.env.update(
             {
                 # copier is where the tests' interpreter has it; uv and make on PATH as for a user
@@ -233,19 +230,11 @@ def stop(service: Service) -> None:
 
 
 def drop_database(name: str) -> None:
-    """Remove a journey's PostgreSQL database (asyncpg: the postgresql variant's driver)."""
-    script = (
-        "import asyncio, sys, asyncpg\n"
-        "async def main():\n"
-        "    connection = await asyncpg.connect(sys.argv[1])\n"
-        "    await connection.execute(f'DROP DATABASE IF EXISTS \"{sys.argv[2]}\" WITH (FORCE)')\n"
-        "    await connection.close()\n"
-        "asyncio.run(main())\n"
-    )
-    # This interpreter is nox's shared environment's when MATRIX_PYTHON is not set (a bare "python"
-    # on PATH may have no asyncpg, and the database stayed).
-    python = os.environ.get("MATRIX_PYTHON") or sys.executable
-    subprocess.run([python, "-c", script, ADMIN_URL, name], check=False, capture_output=True)
+    """Remove a journey's PostgreSQL database, if the server is there (nothing to drop if not)."""
+    statement = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    # Not a bare "python" from PATH: it may have no asyncpg, and the database stayed.
+    command = [shared_python(), "-c", ADMIN_SCRIPT, ADMIN_URL, statement]
+    subprocess.run(command, check=False, capture_output=True)
 
 
 @pytest.fixture

@@ -20,13 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.conftest import (
-    outer_environment,
-    require_server,
-    run_step,
-    running_in_ci,
-    skip_or_fail,
-)
+from tests.conftest import require_server, run_step, running_in_ci, skip_or_fail, users_environment
 from tests.rendering import render_copy
 
 pytestmark = pytest.mark.lowest_versions
@@ -45,15 +39,9 @@ TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def service_environment(tmp_path: Path) -> dict[str, str]:
-    """The outer environment (`outer_environment`: without pytest's variables and
-    PYTHONDONTWRITEBYTECODE, which no user sets) without what points uv at another environment.
-
-    nox exports VIRTUAL_ENV, and with its uv backend UV_PROJECT_ENVIRONMENT and UV_PYTHON, for
-    its session; uv would install into, or list, that environment instead of the service's own
-    `.venv`.
-    """
-    dropped = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON"}
-    env = {key: value for key, value in outer_environment().items() if key not in dropped}
+    """A user's environment (`users_environment`: without pytest's, nox's and
+    PYTHONDONTWRITEBYTECODE), with the service's mypy cache and test servers."""
+    env = users_environment()
     env["MYPY_CACHE_DIR"] = str(tmp_path / "mypy-cache")
     env["TEST_DATABASE_URL"] = TEST_DATABASE_URL
     env["TEST_REDIS_URL"] = TEST_REDIS_URL

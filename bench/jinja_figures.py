@@ -71,17 +71,17 @@ def whole_file_condition(text: str, tags: list[re.Match[str]]) -> bool:
     return True
 
 
-def file_figures(path: Path) -> FileFigures:
+def file_figures(path: Path, template: Path = TEMPLATE) -> FileFigures:
     text = path.read_text()
     lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     tags = list(TAG.finditer(text)) if path.name.endswith(TEMPLATES_SUFFIX) else []
     count = len(tags) - 2 if whole_file_condition(text, tags) else len(tags)
-    return FileFigures(str(path.relative_to(TEMPLATE)), lines, count)
+    return FileFigures(str(path.relative_to(template)), lines, count)
 
 
 def measure_jinja(template: Path = TEMPLATE) -> dict[str, Any]:
     files = [
-        file_figures(path)
+        file_figures(path, template)
         for path in sorted(template.rglob("*"))
         if path.is_file() and rendered_name(path).endswith(".py")
     ]

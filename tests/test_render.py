@@ -1,5 +1,6 @@
-"""Every variant renders to clean files: no Jinja left over, parseable config, tidy whitespace; and
-the harness renders each set of answers once per run."""
+"""Every variant renders to clean files: no Jinja left over, parseable config, tidy whitespace; the
+template's own Python keeps its inline Jinja within bounds; and the harness renders each set of
+answers once per run."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.jinja_figures import measure_jinja, report_jinja
 from tests import rendering
 from tests.matrix import DEFAULTS, Variant
 
@@ -54,6 +56,18 @@ def whitespace_problems(text: str) -> list[str]:
         if blank_run == 3:
             found.append(f"{number}: three blank lines in a row")
     return found
+
+
+def test_the_template_s_inline_jinja_stays_within_its_bounds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Control tags per 100 lines of the template's Python, and the share of its Python files
+    holding any, within issue 18's bounds (bench/jinja_figures.py counts them): a question whose
+    answers spread `{% if %}`s through shared files fails here, where a whole-file conditional or
+    a module of its own would keep the shared code the same for every answer."""
+    figures = measure_jinja()
+    report_jinja(figures)
+    assert figures["pass"], capsys.readouterr().out
 
 
 def test_renders_clean_files(rendered: Path, variant: Variant) -> None:

@@ -1,16 +1,21 @@
 """The jobs' Prometheus metrics: jobs by task and outcome, their duration, the outbox's backlog.
 
-The worker counts the jobs it ran and serves its own samples on JOBS_METRICS_PORT: a web
-worker's /metrics sums the web workers' samples only. Its retries are counted as every retry is,
+The worker counts the jobs it ran and serves its own samples on JOBS_METRICS_PORT (`JobMetrics`,
+its hooks): a web worker's /metrics sums the web workers' samples only. Its retries are counted as every retry is,
 as `resilience_retries{operation="job:<task>"}` (app/core/resilience.py). The outbox's backlog
 is reported by the web workers' relays, through the app's /metrics.
 """
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 
+from httpx import AsyncClient
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.config import Settings
 from app.core.metrics import metrics_registry
+from app.core.worker_hooks import WorkerHooks
 
 JOBS = Counter(
     "jobs",
@@ -45,3 +50,23 @@ def serve_metrics(port: int) -> Callable[[], None]:
         thread.join()
 
     return stop
+
+
+class JobMetrics(WorkerHooks):
+    """The worker's jobs counted and timed, and its samples served while it runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = settings.jobs_metrics_port
+        self._stop: Callable[[], None] | None = None
+
+    async def started(self, engines: Sequence[AsyncEngine], http_client: AsyncClient) -> None:
+        if self.port:
+            self._stop = serve_metrics(self.port)
+
+    async def stopping(self) -> None:
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            await asyncio.to_thread(stop)
+
+    def job_ended(self, task_name: str, outcome: str, seconds: float) -> None:
+        record_job(task_name, outcome, seconds)

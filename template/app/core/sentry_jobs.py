@@ -1,9 +1,24 @@
-"""Sentry in the job worker: a job that reaches the dead letter is one event, tagged with its
-task and id (the request ID of the request that enqueued it comes with it, as on every event),
-without its arguments."""
+"""Sentry in the job worker (`SentryJobs`, its hooks): started with the process, and a job that
+reaches the dead letter is one event, tagged with its task and id (the request ID of the request
+that enqueued it comes with it, as on every event), without its arguments."""
 
 import sentry_sdk
 from sentry_sdk.types import Event, Hint
+
+from app.core.config import Settings
+from app.core.sentry import init_sentry
+from app.core.worker_hooks import WorkerHooks
+
+
+class SentryJobs(WorkerHooks):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def starting(self) -> None:
+        init_sentry(self.settings)
+
+    def job_buried(self, error: Exception, task_name: str, job_id: str) -> None:
+        report_dead_job(error, task_name, job_id)
 
 
 def report_dead_job(exc: BaseException, task_name: str, job_id: str) -> None:

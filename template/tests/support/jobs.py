@@ -23,7 +23,7 @@ from taskiq.receiver import Receiver
 from app.core.config import Settings
 from app.core.jobs import JobMessage, RetryLater, StreamBroker, create_broker, send
 from app.jobs.state import Tasks
-from app.worker import JobRunner, create_worker_broker
+from app.worker import JobRunner, create_worker_broker, worker_hooks
 from tests.support.redis_server import REDIS_KEY_PREFIX
 
 # Seconds to wait for what the worker does; far more than it needs.
@@ -141,8 +141,9 @@ async def running_worker(settings: Settings) -> AsyncIterator[None]:
     """The worker's broker, with the test job registered, receiving in this process."""
     broker = create_worker_broker(settings)
     test_tasks: Tasks = {Flaky: flaky, Stuck: stuck, Slow: slow}
+    runner = JobRunner(settings, worker_hooks(settings))
     for message, task in test_tasks.items():
-        broker.register_task(JobRunner(settings).wrap(task), task_name=message.task_name)
+        broker.register_task(runner.wrap(task), task_name=message.task_name)
     broker.is_worker_process = True
     await broker.startup()
     # As app.commands.worker runs it: JOBS_CONCURRENCY jobs at once, acknowledged by JobRunner.

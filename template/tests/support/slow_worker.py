@@ -14,7 +14,7 @@ from app.commands.worker import worker_arguments
 from app.core.config import get_settings
 from app.core.jobs import JobMessage
 from app.core.logging import configure_logging
-from app.worker import JobRunner, create_worker_broker
+from app.worker import JobRunner, create_worker_broker, worker_hooks
 
 
 class Slow(JobMessage, task="test.slow"):
@@ -47,7 +47,8 @@ def marks(trace: Path) -> list[str]:
 def create_broker() -> RedisStreamBroker:
     settings = get_settings()
     broker = create_worker_broker(settings)
-    broker.register_task(JobRunner(settings).wrap(slow), task_name=Slow.task_name)
+    runner = JobRunner(settings, worker_hooks(settings))
+    broker.register_task(runner.wrap(slow), task_name=Slow.task_name)
     return broker
 
 

@@ -6,22 +6,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
-{%- if auth == 'jwt' %}
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-{%- endif %}
 
 from app.core.config import Settings
 from app.db.database import Database
-{%- if auth == 'jwt' %}
-from app.db.models.account_token import AccountToken
-{%- endif %}
 from app.db.models.job import AppliedJob
-{%- if auth == 'jwt' %}
-from app.db.models.refresh_token import RefreshToken
-from app.db.models.user import User
-from app.db.repositories.account_tokens import AccountTokenRepository
-from app.db.repositories.refresh_tokens import RefreshTokenRepository
-{%- endif %}
 from app.jobs.maintenance import PurgeAppliedJobs
 from app.worker import create_scheduler
 from tests.support.jobs import JobStream, eventually_async, running_worker
@@ -90,62 +78,3 @@ async def test_the_purge_forgets_only_old_applied_jobs(
         assert "n" * 32 in await kept()
     finally:
         await database.close()
-{%- if auth == 'jwt' %}
-
-
-async def test_the_token_purge_removes_expired_refresh_tokens_only(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> None:
-    now = datetime.now(UTC)
-    async with session_factory() as session:
-        user = User(email="purge@example.com", password_hash="x")
-        session.add(user)
-        await session.flush()
-        for name, expires_at, revoked_at in [
-            ("expired", now - timedelta(seconds=1), None),
-            ("expired-revoked", now - timedelta(days=1), now - timedelta(days=2)),
-            ("valid-revoked", now + timedelta(days=1), now),
-            ("valid", now + timedelta(days=1), None),
-        ]:
-            session.add(
-                RefreshToken(
-                    user_id=user.id,
-                    token_hash=name.ljust(64, "0"),
-                    family_id="f" * 32,
-                    expires_at=expires_at,
-                    revoked_at=revoked_at,
-                )
-            )
-        await session.flush()
-
-        assert await RefreshTokenRepository(session).delete_expired(now) == 2
-        left = await session.scalars(select(RefreshToken.token_hash).order_by(RefreshToken.id))
-        assert [token.rstrip("0") for token in left] == ["valid-revoked", "valid"]
-
-
-async def test_the_token_purge_removes_expired_account_tokens_only(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> None:
-    now = datetime.now(UTC)
-    async with session_factory() as session:
-        user = User(email="mailed@example.com", password_hash="x")
-        session.add(user)
-        await session.flush()
-        for purpose, name, expires_at in [
-            ("password_reset", "expired", now - timedelta(seconds=1)),
-            ("email_verification", "valid", now + timedelta(minutes=1)),
-        ]:
-            session.add(
-                AccountToken(
-                    user_id=user.id,
-                    purpose=purpose,
-                    token_hash=name.ljust(64, "0"),
-                    expires_at=expires_at,
-                )
-            )
-        await session.flush()
-
-        assert await AccountTokenRepository(session).delete_expired(now) == 1
-        left = await session.scalars(select(AccountToken.token_hash))
-        assert [token.rstrip("0") for token in left] == ["valid"]
-{%- endif %}

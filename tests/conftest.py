@@ -93,9 +93,7 @@ def users_environment() -> dict[str, str]:
     }
 
 
-# Statements run as PostgreSQL's superuser, one after the other, by `shared_python()` (asyncpg is
-# the postgresql variant's driver, so the shared environment always has it):
-# `[python, "-c", ADMIN_SCRIPT, ADMIN_URL, *statements]`.
+# Statements run as PostgreSQL's superuser, one after the other (`postgres_admin_command`).
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADMIN_SCRIPT = """\
 import asyncio, sys, asyncpg
@@ -108,6 +106,12 @@ async def main():
         await connection.close()
 asyncio.run(main())
 """
+
+
+def postgres_admin_command(python: str, *statements: str) -> list[str]:
+    """The command that runs `statements` as PostgreSQL's superuser with `python`, an interpreter
+    of the shared environment (asyncpg is the postgresql variant's driver, so it has it)."""
+    return [python, "-c", ADMIN_SCRIPT, ADMIN_URL, *statements]
 
 
 def shared_python() -> str:

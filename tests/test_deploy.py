@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ADMIN_SCRIPT, ADMIN_URL, require_server, skip_or_fail
+from tests.conftest import postgres_admin_command, require_server, skip_or_fail
 from tests.matrix import Variant, deploy_variants, selected_variants
 from tests.rendering import render_copy
 from tests.warm import WarmPython
@@ -608,7 +608,7 @@ def test_compose_matches_the_answers(
 
 
 def postgres_admin(python: str, *statements: str) -> None:
-    run([python, "-c", ADMIN_SCRIPT, ADMIN_URL, *statements])
+    run(postgres_admin_command(python, *statements))
 
 
 # redis is the jobs variants' client, so the shared environment has it whenever they run.

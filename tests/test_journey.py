@@ -27,8 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
-    ADMIN_SCRIPT,
-    ADMIN_URL,
+    postgres_admin_command,
     require_server,
     shared_python,
     skip_or_fail,
@@ -233,7 +232,7 @@ def drop_database(name: str) -> None:
     """Remove a journey's PostgreSQL database, if the server is there (nothing to drop if not)."""
     statement = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
     # Not a bare "python" from PATH: it may have no asyncpg, and the database stayed.
-    command = [shared_python(), "-c", ADMIN_SCRIPT, ADMIN_URL, statement]
+    command = postgres_admin_command(shared_python(), statement)
     subprocess.run(command, check=False, capture_output=True)
 
 

@@ -1,9 +1,9 @@
 """The jobs' Prometheus metrics: jobs by task and outcome, their duration, the outbox's backlog.
 
 The worker counts the jobs it ran and serves its own samples on JOBS_METRICS_PORT (`JobMetrics`,
-its hooks): a web worker's /metrics sums the web workers' samples only. Its retries are counted as every retry is,
-as `resilience_retries{operation="job:<task>"}` (app/core/resilience.py). The outbox's backlog
-is reported by the web workers' relays, through the app's /metrics.
+its hooks): a web worker's /metrics sums the web workers' samples only. Its retries are counted
+as every retry is, as `resilience_retries{operation="job:<task>"}` (app/core/resilience.py). The
+outbox's backlog is reported by the web workers' relays, through the app's /metrics.
 """
 
 import asyncio

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -63,30 +64,44 @@ def tool_environment(mypy_cache: Path) -> dict[str, str]:
     return outer_environment() | {"MYPY_CACHE_DIR": str(mypy_cache)}
 
 
-class StepTimings:
-    """Seconds each step of one variant took, appended as a JSON line to MATRIX_TIMINGS if set.
+def own_cpu() -> float:
+    """CPU seconds of this process and of the processes it has waited for (the fresh steps)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
 
+
+class StepTimings:
+    """Wall and CPU seconds each step of one variant took, appended as a JSON line to
+    MATRIX_TIMINGS if set.
+
+    A step's CPU time is its processes' (with the servers its suite starts), whatever else the
+    machine runs meanwhile; its wall time grows with what the other workers run beside it.
+    `cpu` counts the CPU of this worker and of the steps it ran, fresh or warm.
     bench/matrix_costs.py reads the file back: per-step sums over the product, per-variant
     median and worst. Workers append whole lines, so the file may interleave variants, not lines.
     """
 
-    def __init__(self, variant: Variant) -> None:
+    def __init__(self, variant: Variant, cpu: Callable[[], float]) -> None:
         self.variant = variant
+        self.cpu = cpu
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), self.cpu()
         try:
             yield
         finally:
             self.seconds[name] = round(time.perf_counter() - started, 3)
+            self.cpu_seconds[name] = round(self.cpu() - cpu, 3)
 
     def write(self) -> None:
         path = os.environ.get("MATRIX_TIMINGS")
         if not path:
             return
-        record = {"variant": self.variant.id, "steps": self.seconds}
+        record = {"variant": self.variant.id, "steps": self.seconds, "cpu": self.cpu_seconds}
         with Path(path).open("a", encoding="utf-8") as sink:
             sink.write(json.dumps(record) + "\n")
 
@@ -123,14 +138,16 @@ def test_variant_passes_its_checks(
     mypy_cache: Path,
     warm_python: Callable[[], WarmPython],
 ) -> None:
-    timings = StepTimings(variant)
     if variant.id in COVERING or os.environ.get("MATRIX_WARM") == "off":
         step: Step = run_step
+        timings = StepTimings(variant, own_cpu)
     else:
         warm = warm_python()
 
         def step(command: list[str], cwd: Path, env: Mapping[str, str]) -> str:
             return warm.run_step(command, cwd, env, STEP_TIMEOUT)
+
+        timings = StepTimings(variant, lambda: own_cpu() + warm.steps_cpu)
 
     check_variant(variant, template_snapshot, tmp_path, matrix_python, mypy_cache, timings, step)
     # Only a variant that passed every step is timed: a failure's early exit is not its cost.

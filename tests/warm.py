@@ -51,6 +51,8 @@ class WarmPython:
             env=dict(env),
         )
         self._received = b""
+        # CPU seconds of the steps run so far (each with the processes it waited for).
+        self.steps_cpu = 0.0
         if self._read(timeout=300) != {"ready": True}:
             raise RuntimeError(f"the warm interpreter did not start: {self._failure()}")
 
@@ -139,6 +141,7 @@ class WarmPython:
                     pytrace=False,
                 )
             returncode = int(str(finished["returncode"]))
+            self.steps_cpu += float(str(finished["cpu"]))
             written = errors.read_text(errors="replace") if separate_errors else ""
             return returncode, output.read_text(errors="replace"), written
 

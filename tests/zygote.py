@@ -10,7 +10,8 @@ Protocol, one JSON object per line: a request on stdin
     {"cwd": ..., "env": {...}, "argv": [...], "module": "pytest" | null, "script": path | null,
      "code": text | null, "output": path, "errors": path | null}
 is answered on stdout by {"pid": N} once the step's process is forked, then by
-{"returncode": R} once it has exited. The step's stdout goes to `output`, its stderr to `errors`
+{"returncode": R, "cpu": seconds} once it has exited (its user and system CPU time, with the
+processes it waited for). The step's stdout goes to `output`, its stderr to `errors`
 or, without one, to `output` too.
 
 Only third-party libraries are imported here, never a variant's own code, and each is imported
@@ -163,8 +164,11 @@ def serve() -> None:
             run(request)
         replies.write(json.dumps({"pid": pid}) + "\n")
         replies.flush()
-        _, status = os.waitpid(pid, 0)
-        replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+        # wait4: the step's exit and the CPU it used, with the processes it started and waited for.
+        _, status, usage = os.wait4(pid, 0)
+        cpu = usage.ru_utime + usage.ru_stime
+        reply = {"returncode": os.waitstatus_to_exitcode(status), "cpu": cpu}
+        replies.write(json.dumps(reply) + "\n")
         replies.flush()
 
 

@@ -14,6 +14,9 @@ from serving import RESULTS, ROOT, verdict
 
 # Issue 19's target for the product with the jobs question in it (20 minutes before it joined).
 MATRIX_TARGET_S = 30 * 60
+# Issue 19's targets per variant, on one core: the CPU seconds of its steps, median and worst.
+PER_VARIANT_MEDIAN_TARGET_S = 10.0
+PER_VARIANT_WORST_TARGET_S = 25.0
 # As noxfile.py's WORKERS: one more than the cores.
 WORKERS = len(os.sched_getaffinity(0)) + 1
 
@@ -79,4 +82,14 @@ def report_matrix(matrix: dict[str, Any] | None) -> None:
         print(f"  note: pytest said {matrix['summary']!r}; see bench/results/matrix.log")
     if matrix["filter"]:
         print(f"  note: narrowed by MATRIX_FILTER={matrix['filter']!r}, not the whole product")
-    matrix_costs.report(matrix_costs.read_costs(matrix_costs.FILE), each=True)
+    costs = matrix_costs.read_costs(matrix_costs.FILE)
+    matrix_costs.report(costs, each=True)
+    figures = matrix_costs.summary(costs)
+    median, worst = figures["per_variant_cpu_median_s"], figures["per_variant_cpu_worst_s"]
+    if isinstance(median, float) and isinstance(worst, float):
+        median_target, worst_target = PER_VARIANT_MEDIAN_TARGET_S, PER_VARIANT_WORST_TARGET_S
+        print(
+            f"Matrix, CPU per variant: median {median:.1f} s   target <= {median_target:.0f} s   "
+            f"{verdict(median <= median_target)};  worst {worst:.1f} s   "
+            f"target <= {worst_target:.0f} s   {verdict(worst <= worst_target)}"
+        )

@@ -9,8 +9,8 @@ from pathlib import Path
 from tests.conftest import outer_environment
 from tests.warm import WarmPython
 
-# Spins for about `seconds` of CPU time, in `python -c`; then, as a step whose suite starts a
-# server would, runs a child that spins as long and waits for it.
+# A step that spins 0.3 s of CPU time; run with `parent`, it then runs itself as a child (as a
+# suite starts a server) and waits for it, which spins 0.3 s more.
 SPIN = """\
 import subprocess, sys, time
 def spin(seconds):

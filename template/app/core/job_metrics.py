@@ -8,6 +8,7 @@ outbox's backlog is reported by the web workers' relays, through the app's /metr
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from httpx import AsyncClient
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -40,8 +41,14 @@ def record_job(task: str, outcome: str, seconds: float) -> None:
     JOB_DURATION.labels(task, outcome).observe(seconds)
 
 
-def serve_metrics(port: int) -> Callable[[], None]:
-    """Serve this process's samples on `port` (any path) from a thread; returns what stops it."""
+class MetricsServer(NamedTuple):
+    port: int
+    stop: Callable[[], None]
+
+
+def serve_metrics(port: int) -> MetricsServer:
+    """Serve this process's samples on `port` (any path; 0: one the system picks) from a thread;
+    returns the port it listens on and what stops it."""
     server, thread = start_http_server(port, registry=metrics_registry())
 
     def stop() -> None:
@@ -49,7 +56,7 @@ def serve_metrics(port: int) -> Callable[[], None]:
         server.server_close()
         thread.join()
 
-    return stop
+    return MetricsServer(server.server_address[1], stop)
 
 
 class JobMetrics(WorkerHooks):
@@ -61,7 +68,7 @@ class JobMetrics(WorkerHooks):
 
     async def started(self, engines: Sequence[AsyncEngine], http_client: AsyncClient) -> None:
         if self.port:
-            self._stop = serve_metrics(self.port)
+            self._stop = serve_metrics(self.port).stop
 
     async def stopping(self) -> None:
         stop, self._stop = self._stop, None

@@ -3,7 +3,6 @@ samples on a port of its own; the relays report the outbox's backlog. Against th
 a database of the test's own."""
 
 import asyncio
-import socket
 from collections.abc import Callable
 
 import httpx
@@ -48,16 +47,8 @@ async def test_the_worker_counts_and_times_its_jobs_by_outcome(
     assert sample("resilience_retries_total", operation="job:test.flaky") == retries + 1
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_the_worker_serves_its_samples_on_its_own_port() -> None:
-    port = free_port()
-    stop = serve_metrics(port)
+    port, stop = serve_metrics(0)
     try:
         async with httpx.AsyncClient() as client:
             response = await client.get(f"http://127.0.0.1:{port}/metrics")

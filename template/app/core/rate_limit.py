@@ -14,7 +14,7 @@ from typing import Literal
 
 import structlog
 from limits import RateLimitItem, parse
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import (
     MovingWindowRateLimiter,
     SlidingWindowCounterRateLimiter,
@@ -67,12 +67,13 @@ class RateLimitStatus:
 
 
 class RateLimiter:
-    """Counts requests against the named limits in one storage; one instance per process.
+    """Counts requests against the named limits; one instance per process.
 
     The default limit uses the sliding-window counter: two counters per client and route whatever
     the limit, so a generous default costs no memory. The strict limit uses the moving window,
     exact to the request (no burst at a window's edge), which matters for a small limit guarding
-    credentials and costs one timestamp per allowed request.
+    credentials and costs one timestamp per allowed request. Both count in `storage`, or the
+    strict limit in `strict_storage` when one is given (`in_memory`).
     """
 
     def __init__(
@@ -80,22 +81,33 @@ class RateLimiter:
         storage: Storage,
         settings: Settings,
         *,
+        strict_storage: Storage | None = None,
         fail_open: bool = True,
         warning_interval: float = 60.0,
     ) -> None:
-        self.storage = storage
         self.limits: dict[LimitName, tuple[RateLimitItem, Strategy]] = {
             "default": (
                 parse(settings.rate_limit_default),
                 SlidingWindowCounterRateLimiter(storage),
             ),
-            "strict": (parse(settings.rate_limit_strict), MovingWindowRateLimiter(storage)),
+            "strict": (
+                parse(settings.rate_limit_strict),
+                MovingWindowRateLimiter(strict_storage or storage),
+            ),
         }
         self.trusted_proxies: tuple[Network, ...] = tuple(settings.trusted_proxies)
         self.fail_open = fail_open
         self.warning_interval = warning_interval
         self._warned_at: float | None = None
         self._failing = False
+
+    @classmethod
+    def in_memory(cls, settings: Settings) -> "RateLimiter":
+        """Counting in this process's memory. The strict limit's timestamps are kept apart: on
+        every count, limits' in-memory storage expires each moving window it holds, with a hop
+        to a thread for each, so beside the default limit's counters they would cost every
+        request of the service (about a tenth of an authenticated read's CPU, bench/README.md)."""
+        return cls(MemoryStorage(), settings, strict_storage=MemoryStorage())
 
     async def hit(self, name: LimitName, *identifiers: str) -> RateLimitStatus | None:
         """Count one request; None when the storage is down and the limiter fails open."""

@@ -106,7 +106,7 @@ class RateLimiter:
         """Counting in this process's memory. The strict limit's timestamps are kept apart: on
         every count, limits' in-memory storage expires each moving window it holds, with a hop
         to a thread for each, so beside the default limit's counters they would cost every
-        request of the service (about a tenth of an authenticated read's CPU, bench/README.md)."""
+        request of the service while anyone has logged in lately."""
         return cls(MemoryStorage(), settings, strict_storage=MemoryStorage())
 
     async def hit(self, name: LimitName, *identifiers: str) -> RateLimitStatus | None:

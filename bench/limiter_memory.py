@@ -1,0 +1,149 @@
+"""CPU per authenticated request with the in-memory rate limiter, while clients have logged in
+within the strict limit's window: one storage for both limits, against the strict limit's
+timestamps in a storage of their own (`RateLimiter.in_memory`).
+
+Run it with a rendered default service's interpreter (auth=jwt, PostgreSQL, the memory limiter),
+from the service's directory, with DATABASE_URL naming an empty database it may migrate:
+
+    cd <service> && PYTHONPATH=. \\
+        DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/bench_limiter \\
+        uv run python <template>/bench/limiter_memory.py [CLIENTS ...]
+
+For each number of clients (default 0, 1, 20, 200) it makes one limiter of each kind, counts that
+many logins in its strict limit, then serves users/me and a page of 20 items through the app in
+process (no server, no HTTP parsing), 8 rounds alternating which arrangement goes first. `limits`
+(5.8) expires every moving window its in-memory storage holds on each count, with a hop to a
+thread for each; it is why the memory limiter keeps the strict limit apart.
+"""
+
+import asyncio
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+from app.api.deps import service_state
+from app.core.config import Settings
+from app.core.rate_limit import RateLimiter
+from app.main import create_app
+from fastapi import FastAPI
+from limits.aio.storage import MemoryStorage
+from tests.support.transactions import migrate
+
+ROUNDS = 8
+REQUESTS = 500
+WARMUP = 50
+PASSWORD = secrets.token_urlsafe(16)
+Arrangement = Callable[[Settings], RateLimiter]
+ARRANGEMENTS: dict[str, Arrangement] = {
+    "one storage": lambda settings: RateLimiter(MemoryStorage(), settings),
+    "in_memory": RateLimiter.in_memory,
+}
+
+
+async def signed_in_with_items(app: FastAPI) -> str:
+    """A user with a page of items; its access token."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        account = {"email": "bench@example.com", "password": PASSWORD}
+        await client.post("/api/v1/auth/register", json=account)
+        login = await client.post("/api/v1/auth/login", json=account)
+        login.raise_for_status()
+        token: str = login.json()["access_token"]
+        for number in range(20):
+            created = await client.post(
+                "/api/v1/items",
+                json={"name": f"item {number}"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            created.raise_for_status()
+    return token
+
+
+Request = Callable[[], Awaitable[None]]
+
+
+def getter(app: FastAPI, token: str, path: str, query: bytes = b"") -> Request:
+    """One GET through the app's ASGI callable, as a server hands it over."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "http",
+        "method": "GET",
+        "server": ("bench", 80),
+        "client": ("127.0.0.1", 40000),
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())],
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            raise RuntimeError(f"GET {path} answered {message['status']}")
+
+    async def get() -> None:
+        await app(dict(scope), receive, send)
+
+    return get
+
+
+async def cpu_ms(request: Request) -> float:
+    for _ in range(WARMUP):
+        await request()
+    started = time.process_time()
+    for _ in range(REQUESTS):
+        await request()
+    return (time.process_time() - started) / REQUESTS * 1e3
+
+
+async def main(clients: list[int]) -> None:
+    # Limits far past the load, so that every request is counted and none refused.
+    settings = Settings(
+        rate_limit_default="10000000/minute",
+        rate_limit_strict="1000000/minute",
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        token = await signed_in_with_items(app)
+        endpoints = {
+            "users/me": getter(app, token, "/api/v1/users/me"),
+            "items list": getter(app, token, "/api/v1/items", b"limit=20"),
+        }
+        for count in clients:
+            figures: dict[tuple[str, str], list[float]] = {
+                (endpoint, name): [] for endpoint in endpoints for name in ARRANGEMENTS
+            }
+            for round_number in range(ROUNDS):
+                order = list(ARRANGEMENTS.items())
+                for name, make in order if round_number % 2 == 0 else order[::-1]:
+                    limiter = make(settings)
+                    for client in range(count):
+                        address = f"ip:10.0.{client // 250}.{client % 250}"
+                        await limiter.hit("strict", "POST /api/v1/auth/login", address)
+                    service_state(app).rate_limiter = limiter
+                    for endpoint, request in endpoints.items():
+                        figures[endpoint, name].append(await cpu_ms(request))
+            for endpoint in endpoints:
+                shared, apart = (
+                    statistics.median(figures[endpoint, name]) for name in ARRANGEMENTS
+                )
+                print(
+                    f"{count:4d} clients logged in lately, {endpoint:10}: one storage "
+                    f"{shared:.3f} ms, in_memory {apart:.3f} ms of CPU per request, "
+                    f"in_memory / one storage {apart / shared:.2f}"
+                )
+
+
+if __name__ == "__main__":
+    migrate(os.environ["DATABASE_URL"])
+    asyncio.run(main([int(argument) for argument in sys.argv[1:]] or [0, 1, 20, 200]))

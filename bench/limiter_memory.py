@@ -118,6 +118,27 @@ async def cpu_ms(request: Request) -> float:
     return (time.process_time() - started) / REQUESTS * 1e3
 
 
+async def compare(
+    app: FastAPI, endpoints: dict[str, Request], settings: Settings, counted: tuple[str, str, int]
+) -> dict[tuple[str, str], list[float]]:
+    """Each endpoint's CPU per request under each arrangement, a figure per round, with `count`
+    clients counted first in `limit` on `route`."""
+    limit, route, count = counted
+    figures: dict[tuple[str, str], list[float]] = {
+        (endpoint, name): [] for endpoint in endpoints for name in ARRANGEMENTS
+    }
+    order = list(ARRANGEMENTS.items())
+    for round_number in range(ROUNDS):
+        for name, make in order if round_number % 2 == 0 else order[::-1]:
+            limiter = make(settings)
+            for client in range(count):
+                await limiter.hit(limit, route, address(client))
+            service_state(app).rate_limiter = limiter
+            for endpoint, request in endpoints.items():
+                figures[endpoint, name].append(await cpu_ms(request))
+    return figures
+
+
 async def main() -> None:
     # Limits far past the load, so that every request is counted and none refused.
     settings = Settings(
@@ -138,18 +159,7 @@ async def main() -> None:
                 await request()
         for clients_are, limit, route, counts in SCENARIOS:
             for count in counts:
-                figures: dict[tuple[str, str], list[float]] = {
-                    (endpoint, name): [] for endpoint in endpoints for name in ARRANGEMENTS
-                }
-                for round_number in range(ROUNDS):
-                    order = list(ARRANGEMENTS.items())
-                    for name, make in order if round_number % 2 == 0 else order[::-1]:
-                        limiter = make(settings)
-                        for client in range(count):
-                            await limiter.hit(limit, route, address(client))
-                        service_state(app).rate_limiter = limiter
-                        for endpoint, request in endpoints.items():
-                            figures[endpoint, name].append(await cpu_ms(request))
+                figures = await compare(app, endpoints, settings, (limit, route, count))
                 for endpoint in endpoints:
                     shared, apart = (
                         statistics.median(figures[endpoint, name]) for name in ARRANGEMENTS

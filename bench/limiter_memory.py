@@ -22,24 +22,19 @@ the service README says when to count in Redis instead.
 
 import asyncio
 import os
-import secrets
 import statistics
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-import httpx
 from app.api.deps import service_state
 from app.core.config import Settings
 from app.core.rate_limit import RateLimiter
 from app.main import create_app
 from fastapi import FastAPI
+from in_process import Request, cpu_ms, getter, signed_in_with_items, warm_up
 from limits.aio.storage import MemoryStorage
 from tests.support.transactions import migrate
 
 ROUNDS = 8
-REQUESTS = 500
-WARMUP = 50
-PASSWORD = secrets.token_urlsafe(16)
 Arrangement = Callable[[Settings], RateLimiter]
 # Whom the clients counted before each round are: logins, or requests to another route.
 SCENARIOS = (
@@ -52,70 +47,9 @@ ARRANGEMENTS: dict[str, Arrangement] = {
 }
 
 
-async def signed_in_with_items(app: FastAPI) -> str:
-    """A user with a page of items; its access token."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-        account = {"email": "bench@example.com", "password": PASSWORD}
-        await client.post("/api/v1/auth/register", json=account)
-        login = await client.post("/api/v1/auth/login", json=account)
-        login.raise_for_status()
-        token: str = login.json()["access_token"]
-        for number in range(20):
-            created = await client.post(
-                "/api/v1/items",
-                json={"name": f"item {number}"},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            created.raise_for_status()
-    return token
-
-
-Request = Callable[[], Awaitable[None]]
-
-
-def getter(app: FastAPI, token: str, path: str, query: bytes = b"") -> Request:
-    """One GET through the app's ASGI callable, as a server hands it over."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "scheme": "http",
-        "method": "GET",
-        "server": ("bench", 80),
-        "client": ("127.0.0.1", 40000),
-        "root_path": "",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())],
-    }
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, object]) -> None:
-        if message["type"] == "http.response.start" and message["status"] != 200:
-            raise RuntimeError(f"GET {path} answered {message['status']}")
-
-    async def get() -> None:
-        await app(dict(scope), receive, send)
-
-    return get
-
-
 def address(client: int) -> str:
     """The limiter's identifier of the client numbered `client`: an address of its own."""
     return f"ip:10.{client // 62500}.{client // 250 % 250}.{client % 250}"
-
-
-async def cpu_ms(request: Request) -> float:
-    for _ in range(WARMUP):
-        await request()
-    started = time.process_time()
-    for _ in range(REQUESTS):
-        await request()
-    return (time.process_time() - started) / REQUESTS * 1e3
 
 
 async def compare(
@@ -153,10 +87,7 @@ async def main() -> None:
             "users/me": getter(app, token, "/api/v1/users/me"),
             "items list": getter(app, token, "/api/v1/items", b"limit=20"),
         }
-        # The process's first thousands of requests fill its pools and caches: none is measured.
-        for request in endpoints.values():
-            for _ in range(20 * WARMUP):
-                await request()
+        await warm_up(endpoints.values())
         for clients_are, limit, route, counts in SCENARIOS:
             for count in counts:
                 figures = await compare(app, endpoints, settings, (limit, route, count))

@@ -7,10 +7,11 @@ every claim required. Refresh tokens: opaque random strings of which only a SHA-
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import jwt
 from pwdlib import PasswordHash
@@ -21,6 +22,8 @@ from app.core.config import Settings
 
 ACCESS_TYPE = "access"
 REQUIRED_CLAIMS = ["sub", "exp", "iat", "iss", "aud", "jti", "type"]
+# Access tokens a worker remembers having verified: its signed-in clients of the last minutes.
+VERIFIED_TOKENS = 4096
 
 
 class InvalidTokenError(Exception):
@@ -49,6 +52,9 @@ class Security:
                 BcryptHasher(),
             )
         )
+        # Only valid tokens are remembered: an error is not cached, so a bad token is checked
+        # again on each use.
+        self._verified_access_token = lru_cache(maxsize=VERIFIED_TOKENS)(self._verify_access_token)
 
     @cached_property
     def _dummy_hash(self) -> str:
@@ -79,12 +85,23 @@ class Security:
         secret = self.settings.jwt_secret.get_secret_value()
         return jwt.encode(claims, secret, algorithm=self.settings.jwt_algorithm)
 
-    def user_id_from_access_token(self, token: str) -> int:
+    def user_id_from_access_token(self, token: str, now: float | None = None) -> int:
         """The user a valid access token is for; InvalidTokenError for anything else.
 
-        A request decodes its token once (`access_token_user_id` in app/api/deps.py); the user
-        behind it is still loaded, and must still be active, on every request.
+        A worker verifies a token's signature and claims once and remembers the user and the
+        expiry of the last `VERIFIED_TOKENS` it accepted: what it checked does not change for
+        the same string, under the same secret, except the expiry, checked on every use against
+        `now` (the clock unless given). A request decodes its token once
+        (`access_token_user_id` in app/api/deps.py); the user behind it is still loaded, and
+        must still be active, on every request.
         """
+        user_id, expires_at = self._verified_access_token(token)
+        if expires_at <= (time.time() if now is None else now):
+            raise InvalidTokenError("Signature has expired")
+        return user_id
+
+    def _verify_access_token(self, token: str) -> tuple[int, float]:
+        """The user and expiry (a POSIX timestamp) of a valid access token."""
         try:
             claims = jwt.decode(
                 token,
@@ -98,7 +115,7 @@ class Security:
             raise InvalidTokenError(str(exc)) from exc
         if claims["type"] != ACCESS_TYPE or not str(claims["sub"]).isdigit():
             raise InvalidTokenError("not an access token")
-        return int(claims["sub"])
+        return int(claims["sub"]), float(claims["exp"])
 
     def issue_refresh_token(self, now: datetime | None = None) -> IssuedRefreshToken:
         token = new_token()

@@ -1,7 +1,10 @@
 """Secrets, password hashing and access tokens."""
 
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import jwt
 import pytest
 from pydantic import ValidationError
 
@@ -37,6 +40,46 @@ def test_an_expired_token_is_invalid(settings_factory: SettingsFactory) -> None:
 
     with pytest.raises(InvalidTokenError, match="expired"):
         security.user_id_from_access_token(token)
+
+
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens PyJWT decodes during the test, in order."""
+    tokens: list[str] = []
+    decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        tokens.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    return tokens
+
+
+def test_a_token_is_verified_once_and_still_expires_on_time(
+    settings_factory: SettingsFactory, decoded: list[str]
+) -> None:
+    security = Security(settings_factory(access_token_minutes=1))
+    token = security.create_access_token(42)
+
+    assert security.user_id_from_access_token(token) == 42
+    assert security.user_id_from_access_token(token) == 42
+    assert decoded == [token]
+    with pytest.raises(InvalidTokenError, match="expired"):
+        security.user_id_from_access_token(token, now=time.time() + 61)
+
+
+def test_a_token_that_failed_is_checked_again(
+    settings_factory: SettingsFactory, decoded: list[str]
+) -> None:
+    security = Security(settings_factory())
+    signed, signature = security.create_access_token(42).rsplit(".", 1)
+    forged = f"{signed}.{'B' if signature.startswith('A') else 'A'}{signature[1:]}"
+
+    for _ in range(2):
+        with pytest.raises(InvalidTokenError, match="Signature verification failed"):
+            security.user_id_from_access_token(forged)
+    assert decoded == [forged, forged]
 
 
 def test_a_token_from_another_issuer_is_invalid(settings_factory: SettingsFactory) -> None:

@@ -110,11 +110,12 @@ def _cells(figures: dict[str, float], prefix: str = "") -> str:
     return "".join(f"{figures[f'{prefix}{name}']:>9.2f}" for name in names)
 
 
-def report(costs: list[VariantCost], *, each: bool = False) -> None:
-    """Print the per-step table, the per-variant median and worst, and each variant if asked."""
+def report(costs: list[VariantCost], *, each: bool = False) -> dict[str, object] | None:
+    """Print the per-step table, the per-variant median and worst, and each variant if asked;
+    the figures printed (`summary`), or None when no variant was timed."""
     if not costs:
         print("Matrix costs: no variant timed (was MATRIX_TIMINGS set, and did any variant pass?)")
-        return
+        return None
     result = summary(costs)
     print(f"Matrix costs over {result['variants']} variants (seconds of wall and of CPU time):")
     columns = "".join(f"{name:>9}" for name in ("sum", "median", "worst"))
@@ -144,6 +145,7 @@ def report(costs: list[VariantCost], *, each: bool = False) -> None:
             total = sum(seconds.values())
             kind = "CPU" if cost.cpu else "wall"
             print("  " + "  ".join([cost.variant.ljust(width), *cells]) + f"  {total:7.1f} {kind}")
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

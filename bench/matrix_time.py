@@ -82,9 +82,9 @@ def report_matrix(matrix: dict[str, Any] | None) -> None:
         print(f"  note: pytest said {matrix['summary']!r}; see bench/results/matrix.log")
     if matrix["filter"]:
         print(f"  note: narrowed by MATRIX_FILTER={matrix['filter']!r}, not the whole product")
-    costs = matrix_costs.read_costs(matrix_costs.FILE)
-    matrix_costs.report(costs, each=True)
-    figures = matrix_costs.summary(costs)
+    figures = matrix_costs.report(matrix_costs.read_costs(matrix_costs.FILE), each=True)
+    if figures is None:
+        return
     median, worst = figures["per_variant_cpu_median_s"], figures["per_variant_cpu_worst_s"]
     if isinstance(median, float) and isinstance(worst, float):
         median_target, worst_target = PER_VARIANT_MEDIAN_TARGET_S, PER_VARIANT_WORST_TARGET_S

@@ -1,5 +1,6 @@
-"""What the in-process benchmarks share: a signed-in user with a page of items, and a GET
-through the app's ASGI callable, timed in this process's CPU.
+"""What the in-process benchmarks share: the service's app running, a signed-in user with a
+page of items, GETs through the app's ASGI callable, and rounds of them timed in this process's
+CPU under arrangements that take turns.
 
 These scripts run from a rendered service's directory (`PYTHONPATH=.`), with its interpreter;
 each one's docstring says how.
@@ -7,9 +8,13 @@ each one's docstring says how.
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
+from app.core.config import Settings
+from app.main import create_app
 from fastapi import FastAPI
 
 PASSWORD = secrets.token_urlsafe(16)
@@ -84,3 +89,52 @@ async def cpu_ms(request: Request) -> float:
     for _ in range(REQUESTS):
         await request()
     return (time.process_time() - started) / REQUESTS * 1e3
+
+
+@dataclass(frozen=True)
+class Bench:
+    app: FastAPI
+    settings: Settings
+    token: str  # the user's access token
+    # users/me and a page of 20 items, each a GET with the user's token.
+    endpoints: dict[str, Request]
+
+
+@asynccontextmanager
+async def signed_in_service() -> AsyncIterator[Bench]:
+    """The app, its lifespan running, with a signed-in user and its endpoints warmed up."""
+    # Limits far past the load, so that every request is counted and none refused.
+    settings = Settings(
+        rate_limit_default="10000000/minute",
+        rate_limit_strict="1000000/minute",
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        token = await signed_in_with_items(app)
+        endpoints = {
+            "users/me": getter(app, token, "/api/v1/users/me"),
+            "items list": getter(app, token, "/api/v1/items", b"limit=20"),
+        }
+        await warm_up(endpoints.values())
+        yield Bench(app, settings, token, endpoints)
+
+
+Arrange = Callable[[], Awaitable[None]]
+
+
+async def alternate(
+    endpoints: dict[str, Request], arrangements: dict[str, Arrange], rounds: int
+) -> dict[tuple[str, str], list[float]]:
+    """Each endpoint's CPU per request under each arrangement (made by awaiting it), a figure
+    per round; the arrangements take turns going first."""
+    figures: dict[tuple[str, str], list[float]] = {
+        (endpoint, name): [] for endpoint in endpoints for name in arrangements
+    }
+    order = list(arrangements.items())
+    for round_number in range(rounds):
+        for name, arrange in order if round_number % 2 == 0 else order[::-1]:
+            await arrange()
+            for endpoint, request in endpoints.items():
+                figures[endpoint, name].append(await cpu_ms(request))
+    return figures

@@ -28,9 +28,7 @@ from collections.abc import Callable
 from app.api.deps import service_state
 from app.core.config import Settings
 from app.core.rate_limit import RateLimiter
-from app.main import create_app
-from fastapi import FastAPI
-from in_process import Request, cpu_ms, getter, signed_in_with_items, warm_up
+from in_process import Arrange, Bench, alternate, signed_in_service
 from limits.aio.storage import MemoryStorage
 from tests.support.transactions import migrate
 
@@ -53,45 +51,31 @@ def address(client: int) -> str:
 
 
 async def compare(
-    app: FastAPI, endpoints: dict[str, Request], settings: Settings, counted: tuple[str, str, int]
+    bench: Bench, counted: tuple[str, str, int]
 ) -> dict[tuple[str, str], list[float]]:
     """Each endpoint's CPU per request under each arrangement, a figure per round, with `count`
     clients counted first in `limit` on `route`."""
     limit, route, count = counted
-    figures: dict[tuple[str, str], list[float]] = {
-        (endpoint, name): [] for endpoint in endpoints for name in ARRANGEMENTS
-    }
-    order = list(ARRANGEMENTS.items())
-    for round_number in range(ROUNDS):
-        for name, make in order if round_number % 2 == 0 else order[::-1]:
-            limiter = make(settings)
+
+    def arrangement(make: Arrangement) -> Arrange:
+        async def arrange() -> None:
+            limiter = make(bench.settings)
             for client in range(count):
                 await limiter.hit(limit, route, address(client))
-            service_state(app).rate_limiter = limiter
-            for endpoint, request in endpoints.items():
-                figures[endpoint, name].append(await cpu_ms(request))
-    return figures
+            service_state(bench.app).rate_limiter = limiter
+
+        return arrange
+
+    arrangements = {name: arrangement(make) for name, make in ARRANGEMENTS.items()}
+    return await alternate(bench.endpoints, arrangements, ROUNDS)
 
 
 async def main() -> None:
-    # Limits far past the load, so that every request is counted and none refused.
-    settings = Settings(
-        rate_limit_default="10000000/minute",
-        rate_limit_strict="1000000/minute",
-        log_level="WARNING",
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        token = await signed_in_with_items(app)
-        endpoints = {
-            "users/me": getter(app, token, "/api/v1/users/me"),
-            "items list": getter(app, token, "/api/v1/items", b"limit=20"),
-        }
-        await warm_up(endpoints.values())
+    async with signed_in_service() as bench:
         for clients_are, limit, route, counts in SCENARIOS:
             for count in counts:
-                figures = await compare(app, endpoints, settings, (limit, route, count))
-                for endpoint in endpoints:
+                figures = await compare(bench, (limit, route, count))
+                for endpoint in bench.endpoints:
                     shared, apart = (
                         statistics.median(figures[endpoint, name]) for name in ARRANGEMENTS
                     )

@@ -91,8 +91,8 @@ class Security:
         A worker verifies a token's signature and claims once and remembers the user and the
         expiry of the last `VERIFIED_TOKENS` it accepted: what it checked does not change for
         the same string, under the same secret, except the expiry, checked on every use against
-        `now` (the clock unless given). A request decodes its token once
-        (`access_token_user_id` in app/api/deps.py); the user behind it is still loaded, and
+        `now` (the clock unless given), so a request may ask for its token's user more than once
+        (`access_token_user_id` in app/api/deps.py). The user behind it is still loaded, and
         must still be active, on every request.
         """
         user_id, expires_at = self._verified_access_token(token)

@@ -1,7 +1,8 @@
 """The transactional outbox: a job is sent if and only if the transaction that enqueued it commits.
 
 A service enqueues with `JobQueue(session).enqueue(message)`, which adds a row to the session's
-transaction; nothing reaches Redis yet. When the transaction commits, the process's relay is
+transaction (written as it commits; a savepoint rolled back takes the jobs enqueued in it along);
+nothing reaches Redis yet. When the transaction commits, the process's relay is
 woken, and hands the committed rows to the broker in id order, a batch in one round trip,
 deleting each batch in the transaction that sent it. So a rolled-back write sends nothing, and
 while Redis is down jobs wait in the table, to be sent when it is back. A batch whose sending
@@ -12,28 +13,44 @@ effect happen once.
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core.config import Settings
 from app.core.jobs import JobMessage, StreamBroker, job_labels, send, stop_if_cancelled
 from app.db.database import Database
 from app.db.errors import UniqueViolationError, flush
 from app.db.models.job import AppliedJob, DeadJob, OutboxJob
+from app.db.session import ReadOnlySession, ReadOnlySessionError
 
 logger = structlog.get_logger(__name__)
 
-# Set on a session that enqueued a job, so its commit wakes the relays of the process.
+# The jobs a session's transaction enqueued: inserted into the outbox as it commits, forgotten
+# with it (or with the savepoint they were enqueued in) when it rolls back.
 _ENQUEUED = "jobs_enqueued"
 _doorbells: set[asyncio.Event] = set()
+OUTBOX_INSERT = insert(OutboxJob)
+
+
+@dataclass(frozen=True, slots=True)
+class _Enqueued:
+    row: dict[str, Any]
+    savepoint: SessionTransaction | None  # the innermost savepoint open when it was enqueued
 
 
 class JobQueue:
-    """What services enqueue jobs with, inside the transaction of their session."""
+    """What services enqueue jobs with, inside the transaction of their session.
+
+    The jobs go into the outbox with one INSERT as the transaction commits, not as ORM objects:
+    the unit of work's bookkeeping for an object per job cost an enqueueing request more than
+    the statement does.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -41,41 +58,71 @@ class JobQueue:
     def enqueue(self, message: JobMessage) -> str:
         """Add the job to the transaction; it is sent once the transaction commits. Returns the
         job's id, which the worker sees as the task id."""
-        job = OutboxJob(
-            task_id=uuid.uuid4().hex,
-            task_name=message.task_name,
-            payload=message.model_dump(mode="json"),
-            labels=job_labels(),
-        )
-        self.session.add(job)
-        self.session.info[_ENQUEUED] = True
-        return job.task_id
+        task_id = uuid.uuid4().hex
+        self._add(task_id, message.task_name, message.model_dump(mode="json"), job_labels())
+        return task_id
 
     def requeue(self, dead: DeadJob) -> None:
         """Send a dead job again, under its own id, once the transaction commits."""
-        self.session.add(
-            OutboxJob(
-                task_id=dead.task_id,
-                task_name=dead.task_name,
-                payload=dead.payload,
-                labels=dead.labels,
+        self._add(dead.task_id, dead.task_name, dead.payload, dead.labels)
+
+    def _add(
+        self, task_id: str, task_name: str, payload: dict[str, Any], labels: dict[str, str]
+    ) -> None:
+        session = self.session.sync_session
+        if isinstance(session, ReadOnlySession):
+            raise ReadOnlySessionError(
+                "A GET, HEAD or OPTIONS request enqueued a job: enqueue from POST, PUT, PATCH or "
+                "DELETE."
             )
-        )
-        self.session.info[_ENQUEUED] = True
+        row = {"task_id": task_id, "task_name": task_name, "payload": payload, "labels": labels}
+        enqueued = _Enqueued(row, session.get_nested_transaction())
+        session.info.setdefault(_ENQUEUED, []).append(enqueued)
+
+
+# SQLAlchemy calls the commit hooks for a savepoint's release too: while one is open, the
+# transaction itself has not committed.
+
+
+def _insert_before_commit(session: Session) -> None:
+    enqueued = session.info.get(_ENQUEUED)
+    if enqueued and session.get_nested_transaction() is None:
+        session.connection().execute(OUTBOX_INSERT, [job.row for job in enqueued])
 
 
 def _ring_after_commit(session: Session) -> None:
-    if session.info.pop(_ENQUEUED, False):
+    if session.info.get(_ENQUEUED) and session.get_nested_transaction() is None:
         for doorbell in _doorbells:
             doorbell.set()
 
 
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_ENQUEUED, None)
+def _forget_after_rollback(session: Session, rolled_back: SessionTransaction) -> None:
+    """A savepoint rolled back forgets the jobs enqueued in it and in the savepoints inside it."""
+    if rolled_back.nested and (enqueued := session.info.get(_ENQUEUED)):
+        session.info[_ENQUEUED] = [
+            job for job in enqueued if not _inside(job.savepoint, rolled_back)
+        ]
 
 
+def _forget_after_transaction(session: Session, transaction: SessionTransaction) -> None:
+    """The end of the session's transaction, committed, rolled back or closed, forgets its jobs:
+    the outbox holds those it committed."""
+    if transaction.parent is None:
+        session.info.pop(_ENQUEUED, None)
+
+
+def _inside(savepoint: SessionTransaction | None, rolled_back: SessionTransaction) -> bool:
+    while savepoint is not None:
+        if savepoint is rolled_back:
+            return True
+        savepoint = savepoint.parent
+    return False
+
+
+event.listen(Session, "before_commit", _insert_before_commit)
 event.listen(Session, "after_commit", _ring_after_commit)
-event.listen(Session, "after_soft_rollback", lambda session, _: _forget_after_rollback(session))
+event.listen(Session, "after_soft_rollback", _forget_after_rollback)
+event.listen(Session, "after_transaction_end", _forget_after_transaction)
 
 
 SendJobs = Callable[[Sequence[OutboxJob]], Awaitable[None]]

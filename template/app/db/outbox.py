@@ -2,12 +2,11 @@
 
 A service enqueues with `JobQueue(session).enqueue(message)`, which adds a row to the session's
 transaction (written as it commits; a savepoint rolled back takes the jobs enqueued in it along);
-nothing reaches Redis yet. When the transaction commits, the process's relay is
-woken, and hands the committed rows to the broker in id order, a batch in one round trip,
-deleting each batch in the transaction that sent it. So a rolled-back write sends nothing, and
-while Redis is down jobs wait in the table, to be sent when it is back. A batch whose sending
-fails halfway is sent again in full: delivery is at least once, and `apply_once` makes a job's
-effect happen once.
+nothing reaches Redis yet. When the transaction commits, the process's relay is woken, and hands
+the committed rows to the broker in id order, a batch in one round trip, deleting each batch in
+the transaction that sent it. So a rolled-back write sends nothing, and while Redis is down jobs
+wait in the table, to be sent when it is back. A batch whose sending fails halfway is sent again
+in full: delivery is at least once, and `apply_once` makes a job's effect happen once.
 """
 
 import asyncio

@@ -79,18 +79,22 @@ class JobQueue:
         session.info.setdefault(_ENQUEUED, []).append(enqueued)
 
 
-# SQLAlchemy calls the commit hooks for a savepoint's release too: while one is open, the
-# transaction itself has not committed.
+def _committing(session: Session) -> list[_Enqueued]:
+    """The jobs of a commit of the transaction itself; none of a savepoint's release, for which
+    SQLAlchemy calls the commit hooks too."""
+    if session.get_nested_transaction() is not None:
+        return []
+    jobs: list[_Enqueued] = session.info.get(_ENQUEUED, [])
+    return jobs
 
 
 def _insert_before_commit(session: Session) -> None:
-    enqueued = session.info.get(_ENQUEUED)
-    if enqueued and session.get_nested_transaction() is None:
+    if enqueued := _committing(session):
         session.connection().execute(OUTBOX_INSERT, [job.row for job in enqueued])
 
 
 def _ring_after_commit(session: Session) -> None:
-    if session.info.get(_ENQUEUED) and session.get_nested_transaction() is None:
+    if _committing(session):
         for doorbell in _doorbells:
             doorbell.set()
 
